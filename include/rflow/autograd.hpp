@@ -1,0 +1,65 @@
+// Autograd: the dynamic graph recorded as ops run, grad(), and the no-grad scope.
+//
+// Every differentiable op records a Node holding its inputs and a backward function written
+// with the same differentiable ops, so with create_graph = true the gradients themselves carry
+// a graph and can be differentiated again (the WGAN-GP penalty needs this).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rflow/export.hpp"
+#include "rflow/tensor.hpp"
+
+namespace rflow {
+
+/// Backward of one op: given dL/d(output) and which inputs need a gradient, returns one
+/// gradient per input (undefined where not needed). Must use differentiable ops only.
+using BackwardFn =
+    std::function<std::vector<Tensor>(const Tensor& grad_output, const std::vector<bool>& needs)>;
+
+/// One recorded op. Holds its inputs (never its output, so there are no ownership cycles).
+struct RFLOW_API Node {
+    std::string name;
+    std::vector<Tensor> inputs;
+    BackwardFn backward;
+    uint64_t sequence = 0;  ///< creation order: a node's inputs were made by earlier nodes
+};
+
+/// Is recording enabled on this thread?
+RFLOW_API bool grad_enabled();
+
+/// RAII scope that disables (or enables) recording on this thread.
+class RFLOW_API GradModeGuard {
+public:
+    explicit GradModeGuard(bool enabled);
+    ~GradModeGuard();
+    GradModeGuard(const GradModeGuard&) = delete;
+    GradModeGuard& operator=(const GradModeGuard&) = delete;
+
+private:
+    bool previous_;
+};
+
+/// No recording inside this scope (sampling, evaluation, optimizer updates).
+class RFLOW_API NoGradGuard : public GradModeGuard {
+public:
+    NoGradGuard() : GradModeGuard(false) {}
+};
+
+/// Attaches history to `output` if recording is on and any input requires grad; returns output.
+RFLOW_API Tensor record(Tensor output, const char* name, std::vector<Tensor> inputs,
+                        BackwardFn backward);
+
+/// d(sum_k <grad_outputs[k], outputs[k]>)/d(inputs). grad_outputs may be empty (all outputs
+/// then must be scalars and get 1). With create_graph the result can be differentiated again.
+/// An input that no output depends on gets a zero tensor if allow_unused, else an Error.
+RFLOW_API std::vector<Tensor> grad(const std::vector<Tensor>& outputs,
+                                   const std::vector<Tensor>& inputs,
+                                   const std::vector<Tensor>& grad_outputs = {},
+                                   bool create_graph = false, bool allow_unused = false);
+
+}  // namespace rflow

@@ -1,0 +1,76 @@
+// The narrow backend interface: one table of entry points per device (DESIGN §3).
+//
+// Ops in src/core/ compute shapes, record autograd history and call these entries; the CPU
+// implementation lives in src/cpu/ (Eigen), the CUDA one in src/cuda/ or as throwing stubs in
+// src/no_cuda.cpp. Outputs are always fresh contiguous tensors allocated by the caller unless
+// stated; inputs may be arbitrary strided views.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "rflow/device.hpp"
+#include "rflow/tensor.hpp"
+
+namespace rflow::backend {
+
+/// Element-wise unary functions. `a` and `b` are the scalar parameters where an op has them.
+enum class Unary {
+    neg, exp, log, sqrt, rsqrt, abs, sign, square, reciprocal,
+    relu, relu_grad,          // relu'(x) = [x > 0]
+    silu, silu_grad,          // silu(x) = x s(x); silu'(x) = s(x)(1 + x(1 - s(x)))
+    gelu, gelu_grad,          // gelu(x) = x Phi(x) (erf form); gelu'(x) = Phi(x) + x phi(x)
+    tanh, sigmoid,
+    softplus,                 // log(1 + e^x), stable
+    add_scalar,               // x + a
+    mul_scalar,               // x * a
+    pow_scalar,               // x^a
+    rsub_scalar,              // a - x
+    clamp,                    // min(max(x, a), b)
+    in_range,                 // [a <= x <= b] (clamp's derivative)
+    gt_scalar,                // [x > a]
+    eq_scalar,                // [x == a]
+};
+
+enum class Binary { add, sub, mul, div, maximum, minimum, eq, gt, pow };
+
+enum class Reduce { sum, max, min };
+
+struct Backend {
+    float* (*alloc)(int64_t numel);
+    void (*free)(float* ptr);
+    /// dst[i] = src[i] over a shared shape; either may be strided (dst may alias nothing else).
+    void (*copy)(const Tensor& src, Tensor& dst);
+    /// Copies between a CPU and this device (contiguous, numel floats).
+    void (*to_host)(const float* dev, float* host, int64_t numel);
+    void (*from_host)(const float* host, float* dev, int64_t numel);
+    void (*fill)(Tensor& out, float value);
+    /// out = U[lo,hi) or N(mean, std^2), element i from Philox counter (seed, stream, offset + i).
+    void (*uniform)(Tensor& out, uint64_t seed, uint64_t stream, uint64_t offset, float lo, float hi);
+    void (*normal)(Tensor& out, uint64_t seed, uint64_t stream, uint64_t offset, float mean, float std);
+    void (*unary)(Unary op, const Tensor& x, Tensor& out, float a, float b);
+    /// out = op(a, b); a and b are already expanded (stride-0 views) to out's shape.
+    void (*binary)(Binary op, const Tensor& a, const Tensor& b, Tensor& out);
+    /// out = cond != 0 ? a : b, all expanded to out's shape.
+    void (*where)(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out);
+    /// Reduces x over the axes flagged in `axes`; out has x's shape with those axes set to 1.
+    void (*reduce)(Reduce op, const Tensor& x, const std::vector<bool>& axes, Tensor& out);
+    /// out[b] = alpha * a[b] @ b[b] + beta * out[b]; rank 2 or 3 (batch first), any strides.
+    void (*gemm)(const Tensor& a, const Tensor& b, Tensor& out, float alpha, float beta);
+    /// Softmax / log-softmax over the last axis.
+    void (*softmax)(const Tensor& x, Tensor& out, bool log);
+    /// Layer norm over the last axis: out = (x - mean) / sqrt(var + eps) (no affine part).
+    void (*layer_norm)(const Tensor& x, Tensor& out, float eps);
+    /// out = x.index_select(dim, index).
+    void (*index_select)(const Tensor& x, int64_t dim, const std::vector<int64_t>& index, Tensor& out);
+    /// out.index_select(dim, index) += src (out is a zero-initialised contiguous tensor).
+    void (*index_add)(Tensor& out, int64_t dim, const std::vector<int64_t>& index, const Tensor& src);
+};
+
+/// The backend of a device; the CUDA one throws a clear Error in CPU-only builds.
+const Backend& get(Device d);
+
+const Backend& cpu();
+const Backend& cuda();
+
+}  // namespace rflow::backend

@@ -1,0 +1,204 @@
+// The autograd engine: records nodes, and runs reverse-mode accumulation over the recorded graph.
+//
+// Nodes are processed in decreasing creation order (a node's inputs always come from earlier
+// nodes), which is a valid reverse topological order. With create_graph the backward functions
+// run with recording on, so the gradients they return carry their own graph.
+#include <algorithm>
+#include <atomic>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "rflow/autograd.hpp"
+#include "rflow/error.hpp"
+#include "rflow/ops.hpp"
+#include "tensor_impl.hpp"
+
+namespace rflow {
+
+namespace {
+thread_local bool g_grad_enabled = true;
+std::atomic<uint64_t> g_sequence{0};
+}  // namespace
+
+bool grad_enabled() { return g_grad_enabled; }
+
+GradModeGuard::GradModeGuard(bool enabled) : previous_(g_grad_enabled) { g_grad_enabled = enabled; }
+GradModeGuard::~GradModeGuard() { g_grad_enabled = previous_; }
+
+Tensor record(Tensor output, const char* name, std::vector<Tensor> inputs, BackwardFn backward) {
+    if (!g_grad_enabled) return output;
+    bool any = false;
+    for (const Tensor& t : inputs) any = any || t.requires_grad();
+    if (!any) return output;
+    auto node = std::make_shared<Node>();
+    node->name = name;
+    node->inputs = std::move(inputs);
+    node->backward = std::move(backward);
+    node->sequence = ++g_sequence;
+    TensorImpl* impl = output.impl();
+    if (impl->grad_fn) {  // output is a fresh handle over shared storage: give it its own impl
+        output = Tensor(std::make_shared<TensorImpl>(*impl));
+        impl = output.impl();
+    }
+    impl->grad_fn = std::move(node);
+    impl->requires_grad = true;
+    return output;
+}
+
+namespace {
+
+void accumulate(Tensor& slot, const Tensor& g) {
+    if (!g.defined()) return;
+    slot = slot.defined() ? add(slot, g) : g;
+}
+
+// Reverse-mode sweep. `seeds` pairs output tensors with their incoming gradients. Gradients
+// reaching leaves (or requested non-leaf tensors) are collected in `leaf_grads` keyed by impl.
+// If `wanted` is non-null only paths that reach a wanted tensor are followed.
+void run_backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& seeds,
+                  const std::unordered_set<const TensorImpl*>* wanted,
+                  std::unordered_map<const TensorImpl*, Tensor>& leaf_grads, bool create_graph) {
+    // collect the graph
+    std::vector<Node*> nodes;
+    std::unordered_set<Node*> seen;
+    std::vector<Node*> stack;
+    for (const Tensor& o : outputs)
+        if (o.grad_fn() && seen.insert(o.grad_fn().get()).second) stack.push_back(o.grad_fn().get());
+    while (!stack.empty()) {
+        Node* n = stack.back();
+        stack.pop_back();
+        nodes.push_back(n);
+        for (const Tensor& in : n->inputs)
+            if (in.defined() && in.grad_fn() && seen.insert(in.grad_fn().get()).second)
+                stack.push_back(in.grad_fn().get());
+    }
+    std::sort(nodes.begin(), nodes.end(), [](Node* a, Node* b) { return a->sequence < b->sequence; });
+
+    // which nodes lead to something we want (all leaves when wanted is null)
+    std::unordered_map<Node*, bool> useful;
+    auto input_wanted = [&](const Tensor& in) {
+        if (!in.defined() || !in.requires_grad()) return false;
+        if (wanted ? wanted->count(in.impl()) > 0 : !in.grad_fn()) return true;
+        return in.grad_fn() && useful[in.grad_fn().get()];
+    };
+    for (Node* n : nodes) {  // increasing sequence: inputs are decided before their users
+        bool u = false;
+        for (const Tensor& in : n->inputs) u = u || input_wanted(in);
+        useful[n] = u;
+    }
+
+    std::unordered_map<Node*, Tensor> node_grads;
+    for (size_t i = 0; i < outputs.size(); ++i) {
+        const Tensor& o = outputs[i];
+        if (wanted && wanted->count(o.impl())) accumulate(leaf_grads[o.impl()], seeds[i]);
+        if (o.grad_fn()) accumulate(node_grads[o.grad_fn().get()], seeds[i]);
+        else if (!wanted) accumulate(leaf_grads[o.impl()], seeds[i]);
+    }
+
+    GradModeGuard mode(create_graph);
+    for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
+        Node* n = *it;
+        auto found = node_grads.find(n);
+        if (found == node_grads.end() || !useful[n]) continue;
+        Tensor g = std::move(found->second);
+        node_grads.erase(found);
+        std::vector<bool> needs(n->inputs.size());
+        for (size_t i = 0; i < n->inputs.size(); ++i) needs[i] = input_wanted(n->inputs[i]);
+        std::vector<Tensor> grads = n->backward(g, needs);
+        RFLOW_CHECK(grads.size() == n->inputs.size(),
+                    "backward of '" << n->name << "' returned " << grads.size() << " gradients for "
+                                    << n->inputs.size() << " inputs");
+        for (size_t i = 0; i < grads.size(); ++i) {
+            if (!needs[i] || !grads[i].defined()) continue;
+            const Tensor& in = n->inputs[i];
+            RFLOW_CHECK(grads[i].shape() == in.shape(),
+                        "backward of '" << n->name << "' gave gradient " << shape_str(grads[i].shape())
+                                        << " for input " << i << " of shape " << shape_str(in.shape()));
+            if (wanted ? wanted->count(in.impl()) > 0 : !in.grad_fn()) accumulate(leaf_grads[in.impl()], grads[i]);
+            if (in.grad_fn()) accumulate(node_grads[in.grad_fn().get()], grads[i]);
+        }
+    }
+}
+
+std::vector<Tensor> default_seeds(const std::vector<Tensor>& outputs, const std::vector<Tensor>& given) {
+    if (!given.empty()) {
+        RFLOW_CHECK(given.size() == outputs.size(),
+                    given.size() << " grad_outputs given for " << outputs.size() << " outputs");
+        for (size_t i = 0; i < given.size(); ++i)
+            RFLOW_CHECK(given[i].shape() == outputs[i].shape(),
+                        "grad_output " << i << " has shape " << shape_str(given[i].shape())
+                                       << ", output has " << shape_str(outputs[i].shape()));
+        return given;
+    }
+    std::vector<Tensor> seeds;
+    for (const Tensor& o : outputs) {
+        RFLOW_CHECK(o.numel() == 1, "gradient of a non-scalar output " << shape_str(o.shape())
+                                                                       << " needs grad_outputs");
+        seeds.push_back(Tensor::ones(o.shape(), o.device()));
+    }
+    return seeds;
+}
+
+}  // namespace
+
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs, bool create_graph, bool allow_unused) {
+    for (const Tensor& o : outputs) RFLOW_CHECK(o.defined(), "grad: undefined output");
+    std::unordered_set<const TensorImpl*> wanted;
+    for (const Tensor& in : inputs) {
+        RFLOW_CHECK(in.defined() && in.requires_grad(), "grad: an input does not require grad");
+        wanted.insert(in.impl());
+    }
+    std::unordered_map<const TensorImpl*, Tensor> found;
+    run_backward(outputs, default_seeds(outputs, grad_outputs), &wanted, found, create_graph);
+    std::vector<Tensor> result;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+        auto it = found.find(inputs[i].impl());
+        if (it == found.end() || !it->second.defined()) {
+            RFLOW_CHECK(allow_unused, "grad: input " << i << " is not used by the outputs (pass allow_unused)");
+            result.push_back(zeros_like(inputs[i]));
+        } else {
+            result.push_back(it->second);
+        }
+    }
+    return result;
+}
+
+void Tensor::backward(const Tensor& grad_output, bool create_graph) const {
+    RFLOW_CHECK(requires_grad(), "backward: tensor does not require grad (no variable in its history)");
+    std::vector<Tensor> seeds = default_seeds({*this}, grad_output.defined() ? std::vector<Tensor>{grad_output}
+                                                                             : std::vector<Tensor>{});
+    std::unordered_map<const TensorImpl*, Tensor> found;
+    run_backward({*this}, seeds, nullptr, found, create_graph);
+    // leaves accumulate into .grad; the TensorImpl pointers stay valid because the graph holds them
+    std::unordered_map<const TensorImpl*, TensorImpl*> owners;
+    std::vector<TensorImpl*> stack;
+    std::unordered_set<Node*> seen;
+    auto visit = [&](const Tensor& t) {
+        if (!t.defined()) return;
+        if (!t.grad_fn()) owners[t.impl()] = t.impl();
+        else if (seen.insert(t.grad_fn().get()).second) stack.push_back(t.impl());
+    };
+    visit(*this);
+    while (!stack.empty()) {
+        TensorImpl* t = stack.back();
+        stack.pop_back();
+        for (const Tensor& in : t->grad_fn->inputs) visit(in);
+    }
+    GradModeGuard mode(create_graph);
+    for (auto& [key, g] : found) {
+        auto owner = owners.find(key);
+        if (owner == owners.end() || !g.defined()) continue;
+        Tensor& slot = owner->second->grad;
+        if (slot.defined() && !create_graph && !slot.requires_grad() && slot.is_contiguous() &&
+            slot.shape() == g.shape()) {
+            slot.copy_(add(slot, g));  // in place: optimizers may hold this buffer
+        } else if (slot.defined()) {
+            slot = add(slot, g);
+        } else {
+            slot = create_graph ? g : g.detach().clone();  // own buffer: grads of two leaves may alias
+        }
+    }
+}
+
+}  // namespace rflow

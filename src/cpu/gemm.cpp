@@ -1,0 +1,80 @@
+// CPU GEMM and batched GEMM through Eigen's blocked, vectorised product kernels.
+//
+// Each operand's last two axes may be row-major (stride[-1] == 1) or column-major
+// (stride[-2] == 1, e.g. a transposed view), so W^T and X^T in backward passes cost no copy.
+#include <Eigen/Core>
+
+#include "../backend.hpp"
+#include "../core/tensor_impl.hpp"
+#include "rflow/error.hpp"
+
+namespace rflow::cpu {
+
+namespace {
+
+using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using ColMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
+template <class M>
+using CMap = Eigen::Map<const M, 0, Eigen::OuterStride<>>;
+using OutMap = Eigen::Map<RowMat, 0, Eigen::OuterStride<>>;
+
+// Layout of the last two axes: 'r' row-major, 'c' column-major, with its leading dimension.
+struct Layout {
+    bool row;
+    int64_t ld;
+};
+
+bool layout_of(const Tensor& t, Layout& l) {
+    const int64_t r = t.dim();
+    const int64_t rows = t.size(r - 2), cols = t.size(r - 1);
+    const int64_t s0 = t.strides()[r - 2], s1 = t.strides()[r - 1];
+    if ((s1 == 1 || cols == 1) && s0 >= std::max<int64_t>(cols, 1)) { l = {true, s0}; return true; }
+    if ((s0 == 1 || rows == 1) && s1 >= std::max<int64_t>(rows, 1)) { l = {false, s1}; return true; }
+    return false;
+}
+
+template <class MA, class MB>
+void product(const float* a, Layout la, const float* b, Layout lb, float* c, int64_t ldc, int64_t m,
+             int64_t k, int64_t n, float alpha, float beta) {
+    CMap<MA> A(a, m, k, Eigen::OuterStride<>(la.ld));
+    CMap<MB> B(b, k, n, Eigen::OuterStride<>(lb.ld));
+    OutMap C(c, m, n, Eigen::OuterStride<>(ldc));
+    if (beta == 0.f) {
+        if (alpha == 1.f) C.noalias() = A * B;
+        else C.noalias() = alpha * (A * B);
+    } else {
+        if (beta != 1.f) C *= beta;
+        C.noalias() += alpha * (A * B);
+    }
+}
+
+}  // namespace
+
+void gemm(const Tensor& a_in, const Tensor& b_in, Tensor& out, float alpha, float beta) {
+    Tensor a = a_in, b = b_in;
+    Layout la{}, lb{};
+    if (!layout_of(a, la)) { a = a.contiguous(); layout_of(a, la); }
+    if (!layout_of(b, lb)) { b = b.contiguous(); layout_of(b, lb); }
+    RFLOW_CHECK(out.is_contiguous(), "gemm output must be contiguous");
+    const int64_t r = a.dim();
+    const int64_t m = a.size(r - 2), k = a.size(r - 1), n = b.size(r - 1);
+    const int64_t batch = r == 3 ? a.size(0) : 1;
+    const int64_t sa = r == 3 ? a.strides()[0] : 0, sb = r == 3 ? b.strides()[0] : 0;
+    for (int64_t i = 0; i < batch; ++i) {
+        const float* pa = a.data() + i * sa;
+        const float* pb = b.data() + i * sb;
+        float* pc = out.data() + i * m * n;
+        if (m == 0 || n == 0) continue;
+        if (k == 0) {
+            if (beta == 0.f) std::fill(pc, pc + m * n, 0.f);
+            else for (int64_t j = 0; j < m * n; ++j) pc[j] *= beta;
+            continue;
+        }
+        if (la.row && lb.row) product<RowMat, RowMat>(pa, la, pb, lb, pc, n, m, k, n, alpha, beta);
+        else if (la.row) product<RowMat, ColMat>(pa, la, pb, lb, pc, n, m, k, n, alpha, beta);
+        else if (lb.row) product<ColMat, RowMat>(pa, la, pb, lb, pc, n, m, k, n, alpha, beta);
+        else product<ColMat, ColMat>(pa, la, pb, lb, pc, n, m, k, n, alpha, beta);
+    }
+}
+
+}  // namespace rflow::cpu
