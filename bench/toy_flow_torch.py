@@ -5,8 +5,11 @@
 # x0 ~ N(0,I), t ~ U[0,1]; x_t = (1-t)x0 + t x1; loss = MSE(v(x_t,t), x1 - x0).
 # After 20 warm-up steps, times R runs of --steps steps (each from a fresh
 # model and optimizer, same seed) and prints one JSON line with the best run.
-# Run with Debian's /usr/bin/python3 (python3-torch 1.13).
+# Run with Debian's /usr/bin/python3 (python3-torch 1.13). Its GEMMs go to
+# OpenBLAS, whose thread pool torch.set_num_threads does not touch (it defaults
+# to all cores), so --threads N sets both; --blas-threads M overrides OpenBLAS.
 import argparse
+import ctypes
 import json
 import math
 import time
@@ -55,13 +58,17 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--blas-threads", type=int, default=None)
     args = ap.parse_args()
+    blas_threads = args.blas_threads or args.threads
     torch.set_num_threads(args.threads)
+    ctypes.CDLL("libopenblas.so.0").openblas_set_num_threads(blas_threads)
 
     train(20)  # warm-up: allocator, thread pool, kernel dispatch
     runs = [train(args.steps) for _ in range(args.repeats)]
     best, final_loss = min(runs)
-    print(json.dumps({"impl": "torch", "threads": args.threads,
+    impl = "torch" if blas_threads == args.threads else f"torch(blas={blas_threads})"
+    print(json.dumps({"impl": impl, "threads": args.threads,
                       "steps_per_s": round(args.steps / best, 2),
                       "final_loss": round(final_loss, 5)}))
 

@@ -20,7 +20,7 @@ void softmax(const Tensor& x_in, Tensor& out, bool log) {
         const float m = xr.maxCoeff();
         if (log) {
             const float lse = std::log((xr - m).exp().sum());
-            yr = xr - (m + lse);
+            yr = (xr - m) - lse;
         } else {
             yr = (xr - m).exp();
             yr /= yr.sum();

@@ -1,0 +1,152 @@
+// Tensor semantics: creation, views sharing storage, broadcasting, known op values, autograd rules.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "gradcheck.hpp"
+
+using namespace rflow;
+using rflow::testing::rand_tensor;
+
+static std::vector<float> vec(const Tensor& t) { return t.to_vector(); }
+
+TEST_CASE("creation, shape and printing") {
+    Tensor z = Tensor::zeros({2, 3});
+    CHECK(z.shape() == Shape{2, 3});
+    CHECK(z.numel() == 6);
+    CHECK(z.is_contiguous());
+    CHECK(z.strides() == std::vector<int64_t>{3, 1});
+    CHECK(z.device() == Device::cpu);
+    Tensor a = Tensor::arange(6).reshape({2, 3});
+    CHECK(vec(a) == std::vector<float>{0, 1, 2, 3, 4, 5});
+    CHECK(a.to_string().find("shape=[2, 3]") != std::string::npos);
+    CHECK_THROWS_AS(Tensor::from_vector({1, 2, 3}, {2, 2}), Error);
+    CHECK_THROWS_AS(a.reshape({4, 2}), Error);
+    CHECK(Tensor::scalar(2.5f).item() == 2.5f);
+}
+
+TEST_CASE("views share storage; contiguous copies only when needed") {
+    Tensor a = Tensor::arange(12).reshape({3, 4});
+    Tensor t = a.t();
+    CHECK(t.shares_storage(a));
+    CHECK_FALSE(t.is_contiguous());
+    CHECK(vec(t) == std::vector<float>{0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11});
+    Tensor s = a.slice(1, 1, 3);
+    CHECK(s.shares_storage(a));
+    CHECK(vec(s) == std::vector<float>{1, 2, 5, 6, 9, 10});
+    Tensor e = Tensor::arange(3).reshape({3, 1}).expand({3, 2});
+    CHECK(e.strides()[1] == 0);
+    CHECK(vec(e) == std::vector<float>{0, 0, 1, 1, 2, 2});
+    Tensor p = Tensor::arange(24).reshape({2, 3, 4}).permute({2, 0, 1});
+    CHECK(p.shape() == Shape{4, 2, 3});
+    CHECK(vec(p.contiguous())[1] == 4.f);  // p[0,0,1] = a[0,1,0] = 4
+    CHECK_FALSE(p.contiguous().shares_storage(p));
+    // writing through a view changes the base
+    s.fill_(-1.f);
+    CHECK(vec(a)[1] == -1.f);
+    CHECK(vec(a)[0] == 0.f);
+}
+
+TEST_CASE("broadcasting and known values") {
+    Tensor a = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3});
+    Tensor b = Tensor::from_vector({10, 20, 30}, {3});
+    CHECK(vec(a + b) == std::vector<float>{11, 22, 33, 14, 25, 36});
+    CHECK(vec(a * Tensor::from_vector({2, 3}, {2, 1})) == std::vector<float>{2, 4, 6, 12, 15, 18});
+    CHECK_THROWS_AS(add(a, Tensor::zeros({2})), Error);
+    CHECK(vec(sum(a, {0})) == std::vector<float>{5, 7, 9});
+    CHECK(vec(sum(a, {1})) == std::vector<float>{6, 15});
+    CHECK(sum(a).item() == 21.f);
+    CHECK(vec(mean(a, {1})) == std::vector<float>{2, 5});
+    CHECK(vec(max(a, {0})) == std::vector<float>{4, 5, 6});
+    CHECK(vec(matmul(a, a.t())) == std::vector<float>{14, 32, 32, 77});
+    auto sm = vec(softmax(Tensor::from_vector({0, std::log(3.f)}, {2})));
+    CHECK(sm[0] == doctest::Approx(0.25));
+    CHECK(sm[1] == doctest::Approx(0.75));
+    auto ls = vec(log_softmax(Tensor::from_vector({1000, 1000}, {2})));  // stable for large logits
+    CHECK(ls[0] == doctest::Approx(std::log(0.5)));
+    auto ln = vec(layer_norm(Tensor::from_vector({1, 2, 3}, {1, 3}), Tensor(), Tensor(), 0.f));
+    CHECK(ln[0] == doctest::Approx(-std::sqrt(1.5)).epsilon(1e-4));
+    CHECK(vec(silu(Tensor::scalar(1.f)))[0] == doctest::Approx(1.0 / (1.0 + std::exp(-1.0))));
+    CHECK(vec(gelu(Tensor::scalar(1.f)))[0] == doctest::Approx(0.841344746).epsilon(1e-5));
+    CHECK(vec(softplus(Tensor::scalar(100.f)))[0] == doctest::Approx(100.0));
+    CHECK(vec(clamp(a, 2.f, 4.f)) == std::vector<float>{2, 2, 3, 4, 4, 4});
+    CHECK(vec(concat({a, b.reshape({1, 3})}, 0)).size() == 9);
+    CHECK(vec(index_select(a, 1, {2, 0})) == std::vector<float>{3, 1, 6, 4});
+    CHECK(vec(gather_rows(a, {2, 0})) == std::vector<float>{3, 4});
+}
+
+TEST_CASE("autograd: accumulation, no-grad, detach, errors") {
+    Tensor x = Tensor::from_vector({1, 2, 3}, {3});
+    x.requires_grad_();
+    Tensor y = sum(mul(x, x));
+    y.backward();
+    CHECK(vec(x.grad()) == std::vector<float>{2, 4, 6});
+    sum(x).backward();  // accumulates
+    CHECK(vec(x.grad()) == std::vector<float>{3, 5, 7});
+    x.zero_grad();
+    CHECK_FALSE(x.grad().defined());
+    {
+        NoGradGuard ng;
+        Tensor z = mul(x, 2.f);
+        CHECK_FALSE(z.requires_grad());
+    }
+    CHECK_FALSE(x.detach().requires_grad());
+    CHECK_THROWS_AS(sum(x.detach()).backward(), Error);
+    CHECK_THROWS_AS(mul(x, x).backward(), Error);  // non-scalar without grad_output
+    // a leaf used twice gets the sum of both paths, and the two leaves' grads do not alias
+    Tensor a = Tensor::from_vector({1, 2}, {2});
+    Tensor b = Tensor::from_vector({3, 4}, {2});
+    a.requires_grad_();
+    b.requires_grad_();
+    sum(add(a, b)).backward();
+    CHECK_FALSE(a.grad().shares_storage(b.grad()));
+    sum(a).backward();
+    CHECK(vec(a.grad()) == std::vector<float>{2, 2});
+    CHECK(vec(b.grad()) == std::vector<float>{1, 1});
+}
+
+TEST_CASE("double backward: d/dx of dy/dx for y = x^3 is 6x") {
+    Tensor x = Tensor::from_vector({0.5f, -2.f}, {2});
+    x.requires_grad_();
+    Tensor y = sum(pow(x, 3.f));
+    Tensor g = grad({y}, {x}, {}, true)[0];  // 3x^2, itself differentiable
+    CHECK(vec(g) == std::vector<float>{0.75f, 12.f});
+    Tensor h = grad({sum(g)}, {x})[0];
+    CHECK(vec(h)[0] == doctest::Approx(3.f));
+    CHECK(vec(h)[1] == doctest::Approx(-12.f));
+}
+
+TEST_CASE("grad() only follows paths to the requested inputs and reports unused ones") {
+    Tensor w = rand_tensor({4, 3}, 1);
+    Tensor x = rand_tensor({2, 3}, 2);
+    Tensor unused = rand_tensor({3}, 3);
+    w.requires_grad_();
+    x.requires_grad_();
+    unused.requires_grad_();
+    Tensor out = sum(linear(x, w));
+    auto gx = grad({out}, {x});
+    CHECK(gx[0].shape() == x.shape());
+    CHECK_FALSE(w.grad().defined());  // grad() never touches .grad
+    CHECK_THROWS_AS(grad({out}, {unused}), Error);
+    auto gu = grad({out}, {unused}, {}, false, true);
+    CHECK(sum(abs(gu[0])).item() == 0.f);
+}
+
+TEST_CASE("random tensors: reproducible from the seed, advancing the generator") {
+    Generator g1(42), g2(42);
+    Tensor a = Tensor::normal({1000}, g1);
+    Tensor b = Tensor::normal({1000}, g2);
+    CHECK(vec(a) == vec(b));
+    Tensor c = Tensor::normal({1000}, g1);
+    CHECK(vec(a) != vec(c));
+    CHECK(mean(a).item() == doctest::Approx(0.0).epsilon(0.1));
+    Tensor u = Tensor::uniform({1000}, g1, 2.f, 3.f);
+    CHECK(max(u).item() < 3.f);
+    CHECK(neg(max(neg(u))).item() >= 2.f);
+}
+
+TEST_CASE("CPU-only builds: CUDA is reported absent and using it is a clear error") {
+    if (cuda_available()) return;
+    CHECK_THROWS_WITH_AS(Tensor::zeros({2}, Device::cuda), doctest::Contains("without CUDA"), Error);
+    CHECK_THROWS_AS(Tensor::zeros({2}).to(Device::cuda), Error);
+}
