@@ -2,8 +2,8 @@
 # Toy flow-matching benchmark (DESIGN.md section 8): runs the PyTorch peer, the
 # OpenBLAS sgemm roofline and, if given, the rflow side at 1 and 2 threads, then
 # prints steps/s per impl and the ratios rflow/torch and rflow/roofline, each
-# side at its best thread count. Torch also runs once with 1 intra-op thread and
-# 2 OpenBLAS threads (often its best on 2 cores); the ratios use torch's best row.
+# side at its best thread count. Torch also runs once with 2 OpenBLAS threads
+# but 1 intra-op thread (often its best on 2 cores); ratios use torch's best row.
 # Usage: bench/run_toy_flow.sh [path/to/rflow_toy_flow]   (env: REPEATS=3, STEPS=300)
 # The rflow executable is called as `$1 --threads N --steps S --repeats R` and
 # must print one JSON line {"impl":"rflow","threads":N,"steps_per_s":...}.
@@ -28,7 +28,7 @@ for n in 1 2; do
     "$build/sgemm_roofline" "${args[@]}" | tee -a "$results"
     if [[ -n "$rflow" ]]; then "$rflow" "${args[@]}" | tail -n 1 | tee -a "$results"; fi
 done
-/usr/bin/python3 "$here/toy_flow_torch.py" --threads 1 --blas-threads 2 --steps "$steps" \
+/usr/bin/python3 "$here/toy_flow_torch.py" --threads 2 --intra-op 1 --steps "$steps" \
     --repeats "$repeats" | tee -a "$results"
 
 python3 - "$results" <<'PY'

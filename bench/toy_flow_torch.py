@@ -7,7 +7,7 @@
 # model and optimizer, same seed) and prints one JSON line with the best run.
 # Run with Debian's /usr/bin/python3 (python3-torch 1.13). Its GEMMs go to
 # OpenBLAS, whose thread pool torch.set_num_threads does not touch (it defaults
-# to all cores), so --threads N sets both; --blas-threads M overrides OpenBLAS.
+# to all cores), so --threads N sets both; --intra-op M overrides torch's own.
 import argparse
 import ctypes
 import json
@@ -58,16 +58,16 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--blas-threads", type=int, default=None)
+    ap.add_argument("--intra-op", type=int, default=None)
     args = ap.parse_args()
-    blas_threads = args.blas_threads or args.threads
-    torch.set_num_threads(args.threads)
-    ctypes.CDLL("libopenblas.so.0").openblas_set_num_threads(blas_threads)
+    intra_op = args.intra_op or args.threads
+    torch.set_num_threads(intra_op)
+    ctypes.CDLL("libopenblas.so.0").openblas_set_num_threads(args.threads)
 
     train(20)  # warm-up: allocator, thread pool, kernel dispatch
     runs = [train(args.steps) for _ in range(args.repeats)]
     best, final_loss = min(runs)
-    impl = "torch" if blas_threads == args.threads else f"torch(blas={blas_threads})"
+    impl = "torch" if intra_op == args.threads else f"torch(intra={intra_op})"
     print(json.dumps({"impl": impl, "threads": args.threads,
                       "steps_per_s": round(args.steps / best, 2),
                       "final_loss": round(final_loss, 5)}))

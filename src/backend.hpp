@@ -20,7 +20,7 @@ enum class Unary {
     relu, relu_grad,          // relu'(x) = [x > 0]
     silu, silu_grad,          // silu(x) = x s(x); silu'(x) = s(x)(1 + x(1 - s(x)))
     gelu, gelu_grad,          // gelu(x) = x Phi(x) (erf form); gelu'(x) = Phi(x) + x phi(x)
-    tanh, sigmoid,
+    tanh, sigmoid, sin, cos,
     softplus,                 // log(1 + e^x), stable
     add_scalar,               // x + a
     mul_scalar,               // x * a

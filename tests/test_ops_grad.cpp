@@ -53,6 +53,8 @@ std::vector<OpCase> op_cases() {
     c.push_back({"tanh", [](const V& x) { return tanh(x[0]); }, {r({2, 3}, 26, -2.f, 2.f)}, true});
     c.push_back({"sigmoid", [](const V& x) { return sigmoid(x[0]); }, {r({2, 3}, 27, -3.f, 3.f)}, true});
     c.push_back({"softplus", [](const V& x) { return softplus(x[0]); }, {r({2, 3}, 28, -3.f, 3.f)}, true});
+    c.push_back({"sin", [](const V& x) { return sin(x[0]); }, {r({2, 3}, 75, -3.f, 3.f)}, true});
+    c.push_back({"cos", [](const V& x) { return cos(x[0]); }, {r({2, 3}, 76, -3.f, 3.f)}, true});
     c.push_back({"clamp", [](const V& x) { return clamp(x[0], -0.5f, 0.5f); }, {r({12}, 29, -1.f, 1.f)}, false});
     c.push_back({"where", [](const V& x) { return where(gt(x[0], 0.f), x[0], mul(x[1], 2.f)); },
                  {away_from_zero({3, 4}, 30), r({4}, 31)}, true});

@@ -34,6 +34,8 @@ RFLOW_API Tensor gelu(const Tensor& a);           ///< a * Phi(a), exact (erf) f
 RFLOW_API Tensor tanh(const Tensor& a);
 RFLOW_API Tensor sigmoid(const Tensor& a);
 RFLOW_API Tensor softplus(const Tensor& a);       ///< log(1 + e^a)
+RFLOW_API Tensor sin(const Tensor& a);
+RFLOW_API Tensor cos(const Tensor& a);
 RFLOW_API Tensor clamp(const Tensor& a, float lo, float hi);
 /// cond != 0 ? a : b, broadcast; cond carries no gradient.
 RFLOW_API Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);

@@ -218,6 +218,14 @@ Tensor softplus(const Tensor& a) {
                   [a](const Tensor& g, const Needs&) { return Grads{mul(g, sigmoid(a))}; });
 }
 
+Tensor sin(const Tensor& a) {
+    return record(raw_unary(Unary::sin, a), "sin", {a}, [a](const Tensor& g, const Needs&) { return Grads{mul(g, cos(a))}; });
+}
+
+Tensor cos(const Tensor& a) {
+    return record(raw_unary(Unary::cos, a), "cos", {a}, [a](const Tensor& g, const Needs&) { return Grads{neg(mul(g, sin(a)))}; });
+}
+
 Tensor clamp(const Tensor& a, float lo, float hi) {
     RFLOW_CHECK(lo <= hi, "clamp: lo " << lo << " > hi " << hi);
     return record(raw_unary(Unary::clamp, a, lo, hi), "clamp", {a}, [a, lo, hi](const Tensor& g, const Needs&) {

@@ -57,6 +57,8 @@ void unary_block(Unary op, const float* xp, float* yp, int64_t n, float a, float
             break;
         case Unary::tanh: y = x.tanh(); break;
         case Unary::sigmoid: y = x.logistic(); break;
+        case Unary::sin: y = x.sin(); break;
+        case Unary::cos: y = x.cos(); break;
         case Unary::softplus:
             // log(1 + e^x) = max(x, 0) + log1p(e^{-|x|}), stable for large |x|
             y = x.max(0.f) + (-x.abs()).exp().log1p();

@@ -1,0 +1,39 @@
+// Checkpoints and weight files as safetensors: model, optimizer state, RNG state, step, config.
+//
+// Layout: tensors "model.<name>" and "optim.<name>" (F32); metadata "format" =
+// "rflow-checkpoint-1", "step", "rng" = "seed stream offset", "config" (JSON text), plus any
+// extra metadata. Written atomically, so an interrupted save never tears the previous file.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "rflow/export.hpp"
+#include "rflow/tensor.hpp"
+
+namespace rflow::io {
+
+using TensorList = std::vector<std::pair<std::string, Tensor>>;
+
+struct Checkpoint {
+    TensorList model;
+    TensorList optimizer;
+    std::array<uint64_t, 3> rng{0, 0, 0};
+    int64_t step = 0;
+    std::string config;  ///< JSON text describing how to rebuild the model and trainer
+    std::vector<std::pair<std::string, std::string>> metadata;
+};
+
+RFLOW_API void save_checkpoint(const std::string& path, const Checkpoint& ckpt);
+/// Errors name the path and what is missing or malformed.
+RFLOW_API Checkpoint load_checkpoint(const std::string& path);
+
+/// Plain weight files (no optimizer state), e.g. for sharing a trained model.
+RFLOW_API void save_weights(const std::string& path, const TensorList& tensors,
+                            const std::vector<std::pair<std::string, std::string>>& metadata = {});
+RFLOW_API TensorList load_weights(const std::string& path);
+
+}  // namespace rflow::io
