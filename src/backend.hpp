@@ -32,7 +32,10 @@ enum class Unary {
     eq_scalar,                // [x == a]
 };
 
-enum class Binary { add, sub, mul, div, maximum, minimum, eq, gt, pow };
+enum class Binary {
+    add, sub, mul, div, maximum, minimum, eq, gt, pow,
+    silu_backward,  // a * silu'(b): the fused backward of silu (g, x)
+};
 
 enum class Reduce { sum, max, min };
 

@@ -1,9 +1,34 @@
-// Umbrella header: everything public in rflow.
+// Umbrella header: everything public in rflow's core (tensors, autograd, ops, layers,
+// optimizers, losses, files, data). Samplers and trainers have their own headers under
+// rflow/samplers/ and rflow/trainers/.
 #pragma once
 
 #include "rflow/autograd.hpp"
+#include "rflow/config.hpp"
+#include "rflow/data/toy2d.hpp"
 #include "rflow/device.hpp"
 #include "rflow/error.hpp"
+#include "rflow/io/checkpoint.hpp"
+#include "rflow/io/plot.hpp"
+#include "rflow/io/safetensors.hpp"
+#include "rflow/loss.hpp"
+#include "rflow/metrics.hpp"
+#include "rflow/nn/activation.hpp"
+#include "rflow/nn/init.hpp"
+#include "rflow/nn/linear.hpp"
+#include "rflow/nn/mlp.hpp"
+#include "rflow/nn/module.hpp"
+#include "rflow/nn/sequential.hpp"
+#include "rflow/nn/time_embedding.hpp"
+#include "rflow/nn/velocity_mlp.hpp"
+#include "rflow/nn/velocity_model.hpp"
 #include "rflow/ops.hpp"
+#include "rflow/optim/adam.hpp"
+#include "rflow/optim/clip.hpp"
+#include "rflow/optim/ema.hpp"
+#include "rflow/optim/optimizer.hpp"
+#include "rflow/optim/rmsprop.hpp"
+#include "rflow/optim/schedule.hpp"
+#include "rflow/optim/sgd.hpp"
 #include "rflow/philox.hpp"
 #include "rflow/tensor.hpp"

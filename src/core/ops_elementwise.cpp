@@ -174,17 +174,29 @@ Tensor relu(const Tensor& a) {
                   [a](const Tensor& g, const Needs&) { return Grads{mul(g, raw_unary(Unary::relu_grad, a))}; });
 }
 
-// silu'(x) = s (1 + x (1 - s)) as one fused op; its own derivative silu''(x) = s (1 - s) (2 + x (1 - 2 s))
+// silu''(x) = s (1 - s) (2 + x (1 - 2 s)), composed of differentiable ops
+static Tensor silu_second(const Tensor& a) {
+    Tensor s = sigmoid(a);
+    return mul(mul(s, rsub(s, 1.f)), add(mul(a, rsub(mul(s, 2.f), 1.f)), 2.f));
+}
+
+// silu'(x) = s (1 + x (1 - s)) as one fused op
 static Tensor silu_grad(const Tensor& a) {
-    return record(raw_unary(Unary::silu_grad, a), "silu_grad", {a}, [a](const Tensor& g, const Needs&) {
-        Tensor s = sigmoid(a);
-        Tensor ds = mul(s, rsub(s, 1.f));
-        return Grads{mul(g, mul(ds, add(mul(a, rsub(mul(s, 2.f), 1.f)), 2.f)))};
+    return record(raw_unary(Unary::silu_grad, a), "silu_grad", {a},
+                  [a](const Tensor& g, const Needs&) { return Grads{mul(g, silu_second(a))}; });
+}
+
+// g * silu'(x) in one pass (the backward of silu); differentiable in both g and x
+static Tensor silu_backward(const Tensor& g, const Tensor& a) {
+    Tensor out = raw_binary(Binary::silu_backward, g, a, "silu_backward");
+    return record(out, "silu_backward", {g, a}, [g, a](const Tensor& gg, const Needs& n) {
+        return Grads{n[0] ? mul(gg, silu_grad(a)) : Tensor(), n[1] ? mul(mul(gg, g), silu_second(a)) : Tensor()};
     });
 }
 
 Tensor silu(const Tensor& a) {
-    return record(raw_unary(Unary::silu, a), "silu", {a}, [a](const Tensor& g, const Needs&) { return Grads{mul(g, silu_grad(a))}; });
+    return record(raw_unary(Unary::silu, a), "silu", {a},
+                  [a](const Tensor& g, const Needs&) { return Grads{silu_backward(g, a)}; });
 }
 
 // gelu'(x) = Phi(x) + x phi(x) fused; gelu''(x) = phi(x) (2 - x^2), phi(x) = e^{-x^2/2} / sqrt(2 pi)

@@ -1,7 +1,10 @@
 // The CPU backend table: aligned host memory plus the entries in src/cpu/*.cpp.
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
+#include <unordered_map>
+#include <vector>
 
 #include "../backend.hpp"
 #include "rflow/error.hpp"
@@ -24,15 +27,57 @@ void index_add(Tensor& out, int64_t dim, const std::vector<int64_t>& index, cons
 
 namespace {
 
+// A small caching allocator: freed blocks are kept per exact size and reused, so a training
+// loop that allocates the same activations every step stops paying for fresh pages (page
+// faults and zeroing by the kernel). At most kCacheLimit bytes are kept.
+constexpr size_t kCacheLimit = size_t{1} << 30;
+
+struct BlockCache {
+    std::mutex mutex;
+    std::unordered_map<size_t, std::vector<void*>> free_blocks;
+    std::unordered_map<void*, size_t> sizes;
+    size_t cached = 0;
+};
+
+BlockCache& cache() {
+    static BlockCache* c = new BlockCache();  // never destroyed: tensors may outlive static teardown
+    return *c;
+}
+
 float* alloc(int64_t numel) {
     // 64-byte alignment for AVX-512 loads; at least one element so empty tensors own a pointer.
-    size_t bytes = (static_cast<size_t>(std::max<int64_t>(numel, 1)) * sizeof(float) + 63) / 64 * 64;
+    const size_t bytes = (static_cast<size_t>(std::max<int64_t>(numel, 1)) * sizeof(float) + 63) / 64 * 64;
+    BlockCache& c = cache();
+    {
+        std::lock_guard<std::mutex> lock(c.mutex);
+        auto it = c.free_blocks.find(bytes);
+        if (it != c.free_blocks.end() && !it->second.empty()) {
+            void* p = it->second.back();
+            it->second.pop_back();
+            c.cached -= bytes;
+            return static_cast<float*>(p);
+        }
+    }
     void* p = std::aligned_alloc(64, bytes);
     RFLOW_CHECK(p, "out of host memory allocating " << bytes << " bytes");
+    std::lock_guard<std::mutex> lock(c.mutex);
+    c.sizes[p] = bytes;
     return static_cast<float*>(p);
 }
 
-void release(float* p) { std::free(p); }
+void release(float* ptr) {
+    if (!ptr) return;
+    BlockCache& c = cache();
+    std::lock_guard<std::mutex> lock(c.mutex);
+    const size_t bytes = c.sizes.at(ptr);
+    if (c.cached + bytes <= kCacheLimit) {
+        c.free_blocks[bytes].push_back(ptr);
+        c.cached += bytes;
+    } else {
+        c.sizes.erase(ptr);
+        std::free(ptr);
+    }
+}
 
 void host_copy(const float* src, float* dst, int64_t n) { std::memcpy(dst, src, n * sizeof(float)); }
 

@@ -12,6 +12,7 @@
 #include "../core/tensor_impl.hpp"
 #include "rflow/error.hpp"
 #include "rflow/philox.hpp"
+#include "parallel.hpp"
 #include "strided_loop.hpp"
 
 namespace rflow::cpu {
@@ -108,6 +109,29 @@ struct PowF {
     float operator()(float a, float b) const { return std::pow(a, b); }
 };
 
+// g * silu'(x) = g s (1 + x (1 - s)), s = sigmoid(x), with s computed once per block.
+struct SiluBackwardF {
+    template <class A, class B> auto operator()(const A& g, const B& x) const {
+        return g * x.logistic() * (1.f + x * (1.f - x.logistic()));
+    }
+    float operator()(float g, float x) const {
+        const float s = 1.f / (1.f + std::exp(-x));
+        return g * s * (1.f + x * (1.f - s));
+    }
+};
+
+void silu_backward_block(const float* g, const float* x, float* o, int64_t n) {
+    constexpr int64_t kBlock = 1024;
+    float s[kBlock];
+    for (int64_t i = 0; i < n; i += kBlock) {
+        const int64_t m = std::min(kBlock, n - i);
+        CMapA xs(x + i, m);
+        MapA sv(s, m);
+        sv = xs.logistic();
+        MapA(o + i, m) = CMapA(g + i, m) * sv * (1.f + xs * (1.f - sv));
+    }
+}
+
 template <class F>
 void binary_row(F f, const float* a, int64_t sa, const float* b, int64_t sb, float* o, int64_t so, int64_t n) {
     if (so == 1 && sa == 1 && sb == 1) {
@@ -134,12 +158,12 @@ void binary_apply(F f, const Tensor& a, const Tensor& b, Tensor& out) {
 
 void unary(Unary op, const Tensor& x, Tensor& out, float a, float b) {
     RFLOW_CHECK(out.is_contiguous(), "unary output must be contiguous");
-    if (x.is_contiguous()) {
-        unary_block(op, x.data(), out.data(), x.numel(), a, b);
-    } else {
-        Tensor xc = x.contiguous();
-        unary_block(op, xc.data(), out.data(), x.numel(), a, b);
-    }
+    Tensor xc = x.is_contiguous() ? x : x.contiguous();
+    const float* src = xc.data();
+    float* dst = out.data();
+    parallel_for(x.numel(), kElementwiseGrain, [&](int64_t begin, int64_t end) {
+        unary_block(op, src + begin, dst + begin, end - begin, a, b);
+    });
 }
 
 void binary(Binary op, const Tensor& a, const Tensor& b, Tensor& out) {
@@ -153,6 +177,17 @@ void binary(Binary op, const Tensor& a, const Tensor& b, Tensor& out) {
         case Binary::eq: binary_apply(EqF{}, a, b, out); break;
         case Binary::gt: binary_apply(GtF{}, a, b, out); break;
         case Binary::pow: binary_apply(PowF{}, a, b, out); break;
+        case Binary::silu_backward:
+            if (a.is_contiguous() && b.is_contiguous()) {
+                const float *pa = a.data(), *pb = b.data();
+                float* po = out.data();
+                parallel_for(out.numel(), kElementwiseGrain, [&](int64_t s, int64_t e) {
+                    silu_backward_block(pa + s, pb + s, po + s, e - s);
+                });
+            } else {
+                binary_apply(SiluBackwardF{}, a, b, out);
+            }
+            break;
     }
 }
 

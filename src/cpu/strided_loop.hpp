@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "parallel.hpp"
 #include "rflow/tensor.hpp"
 
 namespace rflow::cpu {
@@ -43,7 +44,8 @@ StridedLayout<N> coalesce(const Shape& shape, const std::array<const std::vector
     return out;
 }
 
-/// kernel(std::array<float*, N> ptrs, int64_t n, std::array<int64_t, N> inner_strides)
+/// kernel(std::array<float*, N> ptrs, int64_t n, std::array<int64_t, N> inner_strides).
+/// Large jobs are split across threads: by rows when there are many, else within the row.
 template <size_t N, class Kernel>
 void for_each_row(const Shape& shape, std::array<float*, N> base,
                   const std::array<const std::vector<int64_t>*, N>& strides, Kernel&& kernel) {
@@ -56,19 +58,36 @@ void for_each_row(const Shape& shape, std::array<float*, N> base,
     for (size_t k = 0; k < N; ++k) inner_strides[k] = L.strides[k][rank - 1];
     int64_t outer = 1;
     for (size_t d = 0; d + 1 < rank; ++d) outer *= L.sizes[d];
-    std::vector<int64_t> idx(rank, 0);
-    std::array<float*, N> p = base;
-    for (int64_t o = 0; o < outer; ++o) {
-        kernel(p, inner, inner_strides);
-        // advance the odometer over the outer dims
-        for (int64_t d = static_cast<int64_t>(rank) - 2; d >= 0; --d) {
-            ++idx[d];
-            for (size_t k = 0; k < N; ++k) p[k] += L.strides[k][d];
-            if (idx[d] < L.sizes[d]) break;
-            for (size_t k = 0; k < N; ++k) p[k] -= L.strides[k][d] * L.sizes[d];
-            idx[d] = 0;
-        }
+    if (outer == 1) {  // one long row: split it
+        parallel_for(inner, kElementwiseGrain, [&](int64_t b, int64_t e) {
+            std::array<float*, N> p = base;
+            for (size_t k = 0; k < N; ++k) p[k] += b * inner_strides[k];
+            kernel(p, e - b, inner_strides);
+        });
+        return;
     }
+    const int64_t row_grain = std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(inner, 1));
+    parallel_for(outer, row_grain, [&](int64_t begin, int64_t end) {
+        // position the odometer at row `begin`
+        std::vector<int64_t> idx(rank, 0);
+        std::array<float*, N> p = base;
+        int64_t rem = begin;
+        for (int64_t d = static_cast<int64_t>(rank) - 2; d >= 0; --d) {
+            idx[d] = rem % L.sizes[d];
+            rem /= L.sizes[d];
+            for (size_t k = 0; k < N; ++k) p[k] += idx[d] * L.strides[k][d];
+        }
+        for (int64_t o = begin; o < end; ++o) {
+            kernel(p, inner, inner_strides);
+            for (int64_t d = static_cast<int64_t>(rank) - 2; d >= 0; --d) {
+                ++idx[d];
+                for (size_t k = 0; k < N; ++k) p[k] += L.strides[k][d];
+                if (idx[d] < L.sizes[d]) break;
+                for (size_t k = 0; k < N; ++k) p[k] -= L.strides[k][d] * L.sizes[d];
+                idx[d] = 0;
+            }
+        }
+    });
 }
 
 }  // namespace rflow::cpu
