@@ -195,3 +195,22 @@ TEST_CASE("toy flow: trained samples are closer to 8 gaussians than the starting
     MESSAGE("MMD^2 to data: noise " << mmd_noise << ", samples " << mmd_samples);
     CHECK(mmd_samples < 0.2 * mmd_noise);
 }
+
+TEST_CASE("a training run gives the same bits at any thread count") {
+    const auto run = [](int threads) {
+        set_num_threads(threads);
+        Generator init(3);
+        nn::VelocityMLP model(nn::VelocityMLPConfig{}, init);  // 3 -> 256 x3 -> 2: GEMMs big enough to split
+        optim::Adam opt(model.parameters());
+        trainers::FlowMatchingConfig cfg;
+        cfg.steps = 10;
+        cfg.batch = 512;
+        trainers::FlowMatchingTrainer tr(model, opt, toy("8gaussians"), cfg);
+        tr.train();
+        set_num_threads(0);
+        return flat_params(model);
+    };
+    const std::vector<float> one = run(1), two = run(2), three = run(3);
+    CHECK(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)) == 0);
+    CHECK(std::memcmp(one.data(), three.data(), one.size() * sizeof(float)) == 0);
+}
