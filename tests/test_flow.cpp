@@ -190,7 +190,8 @@ TEST_CASE("toy flow: trained samples are closer to 8 gaussians than the starting
     const double sw_noise = sliced_wasserstein(x0, data, p1);
     const double sw_samples = sliced_wasserstein(samples, data, p2);
     MESSAGE("sliced W2 to data: noise " << sw_noise << ", samples " << sw_samples);
-    CHECK(sw_samples < 0.35 * sw_noise);
+    CHECK(sw_samples < 0.4 * sw_noise);
+    CHECK(sw_samples < 0.25);
     const double mmd_noise = mmd_rbf(x0, data), mmd_samples = mmd_rbf(samples, data);
     MESSAGE("MMD^2 to data: noise " << mmd_noise << ", samples " << mmd_samples);
     CHECK(mmd_samples < 0.2 * mmd_noise);

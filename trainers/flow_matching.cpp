@@ -23,16 +23,23 @@ Tensor flow_matching_loss(nn::VelocityModel& model, const Tensor& x0, const Tens
     return mse_loss(model.forward(xt, t), sub(x1, x0));    // target v = x1 - x0
 }
 
-FlowMatchingTrainer::FlowMatchingTrainer(nn::VelocityModel& model, optim::Optimizer& optimizer, DataSource data,
+FlowMatchingTrainer::FlowMatchingTrainer(nn::VelocityModel& model, optim::Optimizer& optimizer, PairSource pairs,
                                          FlowMatchingConfig cfg)
-    : model_(model), opt_(optimizer), data_(std::move(data)), cfg_(cfg), gen_(cfg.seed, 1) {
-    RFLOW_CHECK(cfg.batch > 0 && cfg.steps >= 0, "flow matching: batch must be > 0 and steps >= 0");
+    : model_(model), opt_(optimizer), pairs_(std::move(pairs)), cfg_(std::move(cfg)), gen_(cfg_.seed, 1) {
+    RFLOW_CHECK(cfg_.batch > 0 && cfg_.steps >= 0, "flow matching: batch must be > 0 and steps >= 0");
+    times_ = make_time_sampler(cfg_.time_sampler, cfg_.time_options);
+    if (cfg_.ema_decay > 0.f) ema_ = std::make_unique<optim::Ema>(model_.parameters(), cfg_.ema_decay);
 }
 
+FlowMatchingTrainer::FlowMatchingTrainer(nn::VelocityModel& model, optim::Optimizer& optimizer, DataSource data,
+                                         FlowMatchingConfig cfg)
+    : FlowMatchingTrainer(model, optimizer, independent_coupling(std::move(data)), std::move(cfg)) {}
+
+FlowMatchingTrainer::~FlowMatchingTrainer() = default;
+
 float FlowMatchingTrainer::step() {
-    Tensor x1 = data_(cfg_.batch, gen_);
-    Tensor x0 = Tensor::normal(x1.shape(), gen_);
-    Tensor t = Tensor::uniform({cfg_.batch}, gen_);
+    auto [x0, x1] = pairs_(cfg_.batch, gen_);
+    Tensor t = times_->sample(cfg_.batch, gen_);
     opt_.zero_grad();
     Tensor loss = flow_matching_loss(model_, x0, x1, t);
     const float value = loss.item();
@@ -44,6 +51,7 @@ float FlowMatchingTrainer::step() {
                                                                             << step_);
     if (cfg_.grad_clip > 0.f) optim::clip_grad_norm(params, cfg_.grad_clip);
     opt_.step();
+    if (ema_) ema_->update(params);
     ++step_;
     losses_.push_back(value);
     return value;
@@ -64,6 +72,8 @@ io::Checkpoint FlowMatchingTrainer::checkpoint(const std::string& config_json) c
     io::Checkpoint c;
     c.model = model_.state_dict();
     c.optimizer = opt_.state();
+    if (ema_)
+        for (auto& kv : ema_->state()) c.optimizer.push_back(kv);
     c.rng = gen_.state();
     c.step = step_;
     c.config = config_json;
@@ -71,8 +81,15 @@ io::Checkpoint FlowMatchingTrainer::checkpoint(const std::string& config_json) c
 }
 
 void FlowMatchingTrainer::restore(const io::Checkpoint& ckpt) {
+    io::TensorList opt_state, ema_state;
+    for (const auto& kv : ckpt.optimizer) (kv.first.rfind("ema.", 0) == 0 ? ema_state : opt_state).push_back(kv);
     model_.load_state_dict(ckpt.model);
-    opt_.load_state(ckpt.optimizer);
+    opt_.load_state(opt_state);
+    if (ema_) {
+        RFLOW_CHECK(!ema_state.empty(), "checkpoint has no EMA state but this trainer keeps an EMA (ema_decay "
+                                            << cfg_.ema_decay << ")");
+        ema_->load_state(ema_state);
+    }
     gen_.set_state(ckpt.rng);
     step_ = ckpt.step;
     losses_.clear();

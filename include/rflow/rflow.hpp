@@ -5,6 +5,7 @@
 
 #include "rflow/autograd.hpp"
 #include "rflow/config.hpp"
+#include "rflow/data/csv.hpp"
 #include "rflow/data/toy2d.hpp"
 #include "rflow/device.hpp"
 #include "rflow/error.hpp"
@@ -23,6 +24,7 @@
 #include "rflow/nn/velocity_mlp.hpp"
 #include "rflow/nn/velocity_model.hpp"
 #include "rflow/ops.hpp"
+#include "rflow/ot.hpp"
 #include "rflow/optim/adam.hpp"
 #include "rflow/optim/clip.hpp"
 #include "rflow/optim/ema.hpp"

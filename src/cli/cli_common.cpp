@@ -1,5 +1,15 @@
-// Toy model configuration <-> JSON (stored in checkpoints so `sample-toy` can rebuild the model).
+// Shared CLI pieces: model config JSON, loading models from checkpoints, data sources, sampling.
 #include "cli_common.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "rflow/autograd.hpp"
+#include "rflow/data/csv.hpp"
+#include "rflow/data/toy2d.hpp"
+#include "rflow/io/checkpoint.hpp"
+#include "rflow/ops.hpp"
 
 namespace rflow::cli {
 
@@ -30,6 +40,117 @@ nn::VelocityMLPConfig model_config_from_json(const nlohmann::json& j, const std:
     get("time_embedding", cfg.time_embedding);
     get("embedding_dim", cfg.embedding_dim);
     return cfg;
+}
+
+LoadedModel load_model(const std::string& path, bool use_ema) {
+    io::Checkpoint c = as_input([&] { return io::load_checkpoint(path); });
+    LoadedModel m;
+    m.path = path;
+    try {
+        m.config = nlohmann::json::parse(c.config);
+    } catch (const nlohmann::json::exception&) {
+        throw BadInput(path + ": metadata 'config' is not JSON");
+    }
+    if (!m.config.is_object() || !m.config.contains("model_config"))
+        throw BadInput(path + ": config lacks 'model_config' (not written by rflow train?)");
+    nn::VelocityMLPConfig mc = model_config_from_json(m.config["model_config"], path);
+    Generator init(0);
+    m.model = as_input([&] { return std::make_unique<nn::VelocityMLP>(mc, init); });
+    as_input([&] {
+        m.model->load_state_dict(c.model);
+        return 0;
+    });
+    if (use_ema) {
+        // EMA shadows are stored as optimizer state "ema.shadow.<i>", one per parameter in order
+        std::vector<Tensor> params = m.model->parameters();
+        std::vector<Tensor> shadows;
+        for (size_t i = 0; i < params.size(); ++i)
+            for (const auto& [k, t] : c.optimizer)
+                if (k == "ema.shadow." + std::to_string(i)) shadows.push_back(t);
+        if (shadows.size() == params.size()) {
+            NoGradGuard ng;
+            for (size_t i = 0; i < params.size(); ++i) params[i].copy_(shadows[i]);
+        }
+    }
+    return m;
+}
+
+samplers::VelocityField velocity_of(nn::VelocityModel& model) {
+    return [&model](const Tensor& x, const Tensor& t) { return model.forward(x, t); };
+}
+
+trainers::DataSource make_data_source(const DataSpec& spec) {
+    if (spec.csv.empty()) {
+        as_input([&] {
+            Generator g(0);
+            return data::sample_toy(spec.dataset, 1, g);  // validates the name
+        });
+        return [name = spec.dataset](int64_t n, Generator& g) { return data::sample_toy(name, n, g); };
+    }
+    Tensor points = as_input([&] { return data::load_points_csv(spec.csv); });
+    if (points.dim() != 2 || points.size(0) == 0) throw BadInput(spec.csv + ": no points");
+    return [points](int64_t n, Generator& g) {
+        std::vector<int64_t> idx(n);
+        g.randint(idx.data(), n, 0, points.size(0));
+        NoGradGuard ng;
+        return index_select(points, 0, idx);
+    };
+}
+
+Tensor reference_points(const DataSpec& spec, int64_t n, uint64_t seed) {
+    Generator g(seed, 3);
+    if (spec.csv.empty()) return as_input([&] { return data::sample_toy(spec.dataset, n, g); });
+    Tensor points = as_input([&] { return data::load_points_csv(spec.csv); });
+    return points.slice(0, 0, std::min<int64_t>(n, points.size(0))).contiguous();
+}
+
+void add_sampling_flags(CLI::App* app, SamplingFlags& f, const std::string& method_help) {
+    std::string names;
+    for (const auto& n : samplers::sampler_names()) names += (names.empty() ? "" : ", ") + n;
+    app->add_option("--sampling-method", f.method, method_help.empty() ? "ODE solver: " + names : method_help)
+        ->capture_default_str();
+    app->add_option("--sample-steps", f.steps, "Steps of a fixed-step solver")->capture_default_str()->check(CLI::PositiveNumber);
+    app->add_option("--rtol", f.rtol, "Relative tolerance of adaptive solvers")->capture_default_str();
+    app->add_option("--atol", f.atol, "Absolute tolerance of adaptive solvers")->capture_default_str();
+}
+
+samplers::SamplerOptions sampler_options(const SamplingFlags& f) {
+    samplers::SamplerOptions o;
+    o.steps = f.steps;
+    o.rtol = f.rtol;
+    o.atol = f.atol;
+    return o;
+}
+
+Tensor sample_model(nn::VelocityMLP& model, int64_t n, uint64_t seed, const SamplingFlags& f, int64_t* nfe,
+                    std::vector<Tensor>* trajectory) {
+    NoGradGuard ng;
+    auto sampler = as_input([&] { return samplers::make_sampler(f.method); });
+    samplers::SamplerOptions o = sampler_options(f);
+    o.record_trajectory = trajectory != nullptr;
+    Generator g(seed, 2);
+    Tensor x0 = Tensor::normal({n, model.config().data_dim}, g);
+    samplers::SampleResult r = sampler->sample(velocity_of(model), x0, o);
+    if (r.budget_exhausted)
+        std::fprintf(stderr, "warning: %s stopped at its step budget before t = 1\n", f.method.c_str());
+    if (nfe) *nfe = r.nfe;
+    if (trajectory) *trajectory = r.trajectory;
+    return r.x;
+}
+
+float plot_extent(const Tensor& reference) {
+    std::vector<float> v = reference.to_vector();
+    for (float& x : v) x = std::fabs(x);
+    if (v.empty()) return 3.f;
+    std::nth_element(v.begin(), v.begin() + static_cast<long>(v.size() * 0.995), v.end());
+    const float q = v[static_cast<size_t>(v.size() * 0.995)];
+    return std::max(1.f, std::ceil(q * 1.25f * 2.f) / 2.f);
+}
+
+std::string fmt(const char* format, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, format, v);
+    return buf;
 }
 
 }  // namespace rflow::cli

@@ -1,6 +1,8 @@
-// Shared pieces of the CLI commands: the bad-input error (exit code 2) and toy-model config JSON.
+// Shared pieces of the CLI commands: the bad-input error (exit code 2), model files with their
+// JSON config, data sources from flags, and sampling a model by method name.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
 
@@ -8,6 +10,8 @@
 
 #include "rflow/error.hpp"
 #include "rflow/nn/velocity_mlp.hpp"
+#include "rflow/samplers/sampler.hpp"
+#include "rflow/trainers/coupling.hpp"
 
 namespace rflow::cli {
 
@@ -32,5 +36,48 @@ auto as_input(F&& f) -> decltype(f()) {
 nlohmann::json model_config_json(const nn::VelocityMLPConfig& cfg);
 /// Error naming the key when the JSON lacks one or has the wrong type.
 nn::VelocityMLPConfig model_config_from_json(const nlohmann::json& j, const std::string& source);
+
+/// A trained model read back from a checkpoint written by `rflow train|reflow|distill`.
+struct LoadedModel {
+    std::unique_ptr<nn::VelocityMLP> model;
+    nlohmann::json config;  ///< model_config, dataset, label, kind, ...
+    std::string path;
+    std::string label() const { return config.value("label", path); }
+    std::string dataset() const { return config.value("dataset", std::string("8gaussians")); }
+    /// Fixed steps a distilled model was trained for (0 for a flow).
+    int64_t distilled_steps() const { return config.value("distill_k", int64_t{0}); }
+};
+
+/// Loads model weights (the EMA weights when the checkpoint has them and use_ema).
+LoadedModel load_model(const std::string& path, bool use_ema = true);
+samplers::VelocityField velocity_of(nn::VelocityModel& model);
+
+/// Where training data comes from: a toy dataset by name or the rows of a CSV file.
+struct DataSpec {
+    std::string dataset = "8gaussians";
+    std::string csv;  ///< when set, points are drawn (with replacement) from this file
+    std::string name() const { return csv.empty() ? dataset : csv; }
+};
+trainers::DataSource make_data_source(const DataSpec& spec);
+/// n reference points from the data (fresh draws for toy sets, the first rows for a CSV).
+Tensor reference_points(const DataSpec& spec, int64_t n, uint64_t seed);
+
+/// Sampler flags shared by sample, eval, reflow and distill.
+struct SamplingFlags {
+    std::string method = "euler";
+    int steps = 100;
+    double rtol = 1e-5, atol = 1e-5;
+};
+void add_sampling_flags(CLI::App* app, SamplingFlags& f, const std::string& method_help = "");
+samplers::SamplerOptions sampler_options(const SamplingFlags& f);
+
+/// Integrates n noise samples (seeded) through the model; returns the samples and fills nfe
+/// (and the trajectory when `trajectory` is non-null).
+Tensor sample_model(nn::VelocityMLP& model, int64_t n, uint64_t seed, const SamplingFlags& f, int64_t* nfe = nullptr,
+                    std::vector<Tensor>* trajectory = nullptr);
+
+/// A plot extent that frames the reference data with a margin.
+float plot_extent(const Tensor& reference);
+std::string fmt(const char* format, double v);
 
 }  // namespace rflow::cli

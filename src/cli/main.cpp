@@ -7,17 +7,20 @@
 #include "rflow/config.hpp"
 #include "rflow/device.hpp"
 #include "rflow/io/plot.hpp"
-#include "toy_commands.hpp"
+#include "sample_commands.hpp"
+#include "train_commands.hpp"
 
 int main(int argc, char** argv) {
     using namespace rflow;
     CLI::App app{"rflow " RFLOW_VERSION ": diffusion and flow-matching generative models.\n"
-                 "Time runs from noise (t = 0) to data (t = 1)."};
+                 "Time runs from noise (t = 0) to data (t = 1). Typical run:\n"
+                 "  rflow train -o out/1rf && rflow reflow --model out/1rf/checkpoint.safetensors -o out/2rf\n"
+                 "  rflow distill --model out/2rf/checkpoint.safetensors -o out/distilled\n"
+                 "  rflow eval --model out/1rf/checkpoint.safetensors --model out/2rf/checkpoint.safetensors"};
     app.require_subcommand(1);
     app.set_version_flag("--version", RFLOW_VERSION);
-    cli::ToyTrainArgs train;
-    cli::ToySampleArgs sample;
-    cli::add_toy_commands(app, train, sample);
+    auto run_train = cli::add_train_commands(app);
+    auto run_sample = cli::add_sample_commands(app);
     CLI::App* info = app.add_subcommand("info", "Show the build: version, devices, threads, PNG support");
     try {
         app.parse(argc, argv);
@@ -25,14 +28,15 @@ int main(int argc, char** argv) {
         return app.exit(e) == 0 ? 0 : 2;
     }
     try {
-        if (app.got_subcommand("train-toy")) return cli::run_train_toy(train);
-        if (app.got_subcommand("sample-toy")) return cli::run_sample_toy(sample);
         if (info->parsed()) {
             std::printf("rflow %s\ncuda: %s\nthreads: %d\npng: %s\n", RFLOW_VERSION,
                         cuda_available() ? "available" : "not available (CPU only)", num_threads(),
                         io::png_supported() ? "yes" : "no");
             return 0;
         }
+        int rc = run_train();
+        if (rc < 0) rc = run_sample();
+        return rc < 0 ? 0 : rc;
     } catch (const cli::BadInput& e) {
         std::fprintf(stderr, "rflow: error: %s\n", e.what());
         return 2;
@@ -40,5 +44,4 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "rflow: error: %s\n", e.what());
         return 1;
     }
-    return 0;
 }

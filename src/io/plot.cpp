@@ -28,37 +28,133 @@ void write_png(const std::string& path, const cv::Mat& img) {
 
 cv::Scalar bgr(const std::array<uint8_t, 3>& rgb) { return cv::Scalar(rgb[2], rgb[1], rgb[0]); }
 
+// Maps a 2-D point to pixels of a square panel at (x0, y0) covering [-extent, extent]^2.
+cv::Point to_pixel(float x, float y, int x0, int y0, float extent, int size) {
+    return {x0 + static_cast<int>((x + extent) / (2 * extent) * size), y0 + static_cast<int>((extent - y) / (2 * extent) * size)};
+}
+
+void draw_frame(cv::Mat& img, int x0, int y0, int size, const std::string& title) {
+    cv::rectangle(img, {x0 + 1, y0}, {x0 + size - 2, y0 + size - 1}, cv::Scalar(200, 200, 200));
+    cv::line(img, {x0 + size / 2, y0}, {x0 + size / 2, y0 + size - 1}, cv::Scalar(230, 230, 230));
+    cv::line(img, {x0, y0 + size / 2}, {x0 + size - 1, y0 + size / 2}, cv::Scalar(230, 230, 230));
+    cv::putText(img, title, {x0 + 8, y0 - 8}, cv::FONT_HERSHEY_SIMPLEX, 0.5, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+}
+
+void draw_points(cv::Mat& img, const Tensor& points, int x0, int y0, float extent, int size, const cv::Scalar& color) {
+    std::vector<float> v = points.to_vector();
+    const cv::Rect box(x0, y0, size, size);
+    for (size_t i = 0; i + 1 < v.size(); i += 2) {
+        if (!std::isfinite(v[i]) || !std::isfinite(v[i + 1])) continue;
+        const cv::Point p = to_pixel(v[i], v[i + 1], x0, y0, extent, size);
+        if (box.contains(p)) cv::circle(img, p, 1, color, cv::FILLED, cv::LINE_AA);
+    }
+}
+
 }  // namespace
 
+std::array<uint8_t, 3> palette(size_t i) {
+    static const std::array<uint8_t, 3> colors[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40},
+                                                    {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127}};
+    return colors[i % 8];
+}
+
 void write_scatter_png(const std::string& path, const std::vector<ScatterPanel>& panels, float extent, int size,
-                       const std::string& footer) {
+                       const std::string& footer, int columns) {
     RFLOW_CHECK(!panels.empty(), "write_scatter_png: no panels for " << path);
+    const int cols = columns > 0 ? std::min<int>(columns, static_cast<int>(panels.size())) : static_cast<int>(panels.size());
+    const int rows = (static_cast<int>(panels.size()) + cols - 1) / cols;
     const int title_h = 28, footer_h = footer.empty() ? 0 : 24;
-    cv::Mat img(size + title_h + footer_h, size * static_cast<int>(panels.size()), CV_8UC3, cv::Scalar(255, 255, 255));
+    cv::Mat img(rows * (size + title_h) + footer_h, size * cols, CV_8UC3, cv::Scalar(255, 255, 255));
     for (size_t p = 0; p < panels.size(); ++p) {
         const ScatterPanel& panel = panels[p];
         RFLOW_CHECK(panel.points.dim() == 2 && panel.points.size(1) == 2,
                     "write_scatter_png: panel '" << panel.title << "' needs points [N, 2], got "
                                                  << shape_str(panel.points.shape()));
-        const int x0 = static_cast<int>(p) * size, y0 = title_h;
-        cv::rectangle(img, {x0 + 1, y0}, {x0 + size - 2, y0 + size - 1}, cv::Scalar(200, 200, 200));
-        // axes through the origin
-        cv::line(img, {x0 + size / 2, y0}, {x0 + size / 2, y0 + size - 1}, cv::Scalar(230, 230, 230));
-        cv::line(img, {x0, y0 + size / 2}, {x0 + size - 1, y0 + size / 2}, cv::Scalar(230, 230, 230));
-        cv::putText(img, panel.title, {x0 + 8, 20}, cv::FONT_HERSHEY_SIMPLEX, 0.55, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
-        std::vector<float> v = panel.points.to_vector();
-        const cv::Scalar color = bgr(panel.rgb);
-        for (size_t i = 0; i + 1 < v.size(); i += 2) {
-            if (!std::isfinite(v[i]) || !std::isfinite(v[i + 1])) continue;
-            const int px = x0 + static_cast<int>((v[i] + extent) / (2 * extent) * size);
-            const int py = y0 + static_cast<int>((extent - v[i + 1]) / (2 * extent) * size);
-            if (px < x0 || px >= x0 + size || py < y0 || py >= y0 + size) continue;
-            cv::circle(img, {px, py}, 1, color, cv::FILLED, cv::LINE_AA);
-        }
+        const int x0 = static_cast<int>(p % cols) * size, y0 = static_cast<int>(p / cols) * (size + title_h) + title_h;
+        draw_frame(img, x0, y0, size, panel.title);
+        draw_points(img, panel.points, x0, y0, extent, size, bgr(panel.rgb));
     }
     if (!footer.empty())
-        cv::putText(img, footer, {6, size + title_h + 17}, cv::FONT_HERSHEY_SIMPLEX, 0.42, cv::Scalar(60, 60, 60), 1,
+        cv::putText(img, footer, {6, rows * (size + title_h) + 17}, cv::FONT_HERSHEY_SIMPLEX, 0.42, cv::Scalar(60, 60, 60), 1,
                     cv::LINE_AA);
+    write_png(path, img);
+}
+
+void write_trajectories_png(const std::string& path, const std::vector<Tensor>& states, const std::string& title,
+                            float extent, int max_paths, const Tensor& reference, int size) {
+    RFLOW_CHECK(states.size() >= 2, "write_trajectories_png: need at least two states for " << path);
+    const int title_h = 28;
+    cv::Mat img(size + title_h, size, CV_8UC3, cv::Scalar(255, 255, 255));
+    draw_frame(img, 0, title_h, size, title);
+    if (reference.defined()) draw_points(img, reference, 0, title_h, extent, size, cv::Scalar(215, 215, 215));
+    std::vector<std::vector<float>> v;
+    for (const Tensor& s : states) {
+        RFLOW_CHECK(s.dim() == 2 && s.size(1) == 2 && s.size(0) == states[0].size(0),
+                    "write_trajectories_png: every state must be [N, 2] with the same N");
+        v.push_back(s.to_vector());
+    }
+    const int64_t n = std::min<int64_t>(states[0].size(0), max_paths);
+    for (int64_t i = 0; i < n; ++i) {
+        std::vector<cv::Point> line;
+        for (const auto& st : v) line.push_back(to_pixel(st[2 * i], st[2 * i + 1], 0, title_h, extent, size));
+        cv::polylines(img, line, false, cv::Scalar(180, 119, 31), 1, cv::LINE_AA);
+        cv::circle(img, line.front(), 2, cv::Scalar(120, 120, 120), cv::FILLED, cv::LINE_AA);
+        cv::circle(img, line.back(), 2, cv::Scalar(14, 127, 255), cv::FILLED, cv::LINE_AA);
+    }
+    write_png(path, img);
+}
+
+void write_xy_png(const std::string& path, const std::string& title, const std::string& x_label,
+                  const std::string& y_label, const std::vector<XYSeries>& series, bool log_x, bool log_y, int width,
+                  int height) {
+    RFLOW_CHECK(!series.empty(), "write_xy_png: no series for " << path);
+    auto tx = [&](double x) { return log_x ? std::log10(std::max(x, 1e-12)) : x; };
+    auto ty = [&](double y) { return log_y ? std::log10(std::max(y, 1e-12)) : y; };
+    double xlo = 1e300, xhi = -1e300, ylo = 1e300, yhi = -1e300;
+    for (const XYSeries& s : series) {
+        RFLOW_CHECK(s.x.size() == s.y.size(), "write_xy_png: series '" << s.label << "' has unequal x and y");
+        for (size_t i = 0; i < s.x.size(); ++i) {
+            if (!std::isfinite(s.y[i])) continue;
+            xlo = std::min(xlo, tx(s.x[i])); xhi = std::max(xhi, tx(s.x[i]));
+            ylo = std::min(ylo, ty(s.y[i])); yhi = std::max(yhi, ty(s.y[i]));
+        }
+    }
+    if (!(xhi > xlo)) { xlo -= 0.5; xhi += 0.5; }
+    if (!(yhi > ylo)) { ylo -= 0.5; yhi += 0.5; }
+    if (!log_y) ylo = std::min(ylo, 0.0);
+    const int left = 70, right = 170, top = 34, bottom = 44;
+    cv::Mat img(height, width, CV_8UC3, cv::Scalar(255, 255, 255));
+    cv::rectangle(img, {left, top}, {width - right, height - bottom}, cv::Scalar(200, 200, 200));
+    auto px = [&](double x, double y) {
+        return cv::Point(left + static_cast<int>((width - left - right) * (tx(x) - xlo) / (xhi - xlo)),
+                         top + static_cast<int>((height - top - bottom) * (yhi - ty(y)) / (yhi - ylo)));
+    };
+    char buf[64];
+    for (int i = 0; i <= 4; ++i) {  // axis ticks
+        const double fx = xlo + (xhi - xlo) * i / 4, fy = ylo + (yhi - ylo) * i / 4;
+        std::snprintf(buf, sizeof buf, "%.3g", log_x ? std::pow(10.0, fx) : fx);
+        const int x = left + (width - left - right) * i / 4;
+        cv::putText(img, buf, {x - 10, height - bottom + 16}, cv::FONT_HERSHEY_SIMPLEX, 0.4, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+        std::snprintf(buf, sizeof buf, "%.3g", log_y ? std::pow(10.0, fy) : fy);
+        const int y = height - bottom - (height - top - bottom) * i / 4;
+        cv::putText(img, buf, {6, y + 4}, cv::FONT_HERSHEY_SIMPLEX, 0.4, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+    }
+    cv::putText(img, x_label, {left + (width - left - right) / 2 - 20, height - 8}, cv::FONT_HERSHEY_SIMPLEX, 0.45,
+                cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+    cv::putText(img, y_label, {6, top - 8}, cv::FONT_HERSHEY_SIMPLEX, 0.45, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+    cv::putText(img, title, {left, 20}, cv::FONT_HERSHEY_SIMPLEX, 0.55, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+    for (size_t k = 0; k < series.size(); ++k) {
+        const XYSeries& s = series[k];
+        const cv::Scalar c = bgr(s.rgb);
+        std::vector<cv::Point> pts;
+        for (size_t i = 0; i < s.x.size(); ++i)
+            if (std::isfinite(s.y[i])) pts.push_back(px(s.x[i], s.y[i]));
+        cv::polylines(img, pts, false, c, 2, cv::LINE_AA);
+        for (const cv::Point& p : pts) cv::circle(img, p, 4, c, cv::FILLED, cv::LINE_AA);
+        const int ly = top + 16 + 20 * static_cast<int>(k);
+        cv::line(img, {width - right + 10, ly - 4}, {width - right + 30, ly - 4}, c, 2, cv::LINE_AA);
+        cv::putText(img, s.label, {width - right + 36, ly}, cv::FONT_HERSHEY_SIMPLEX, 0.42, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+    }
     write_png(path, img);
 }
 
@@ -95,7 +191,23 @@ void write_curve_png(const std::string& path, const std::string& title, const st
 
 bool png_supported() { return false; }
 
-void write_scatter_png(const std::string& path, const std::vector<ScatterPanel>&, float, int, const std::string&) {
+std::array<uint8_t, 3> palette(size_t i) {
+    static const std::array<uint8_t, 3> colors[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40},
+                                                    {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127}};
+    return colors[i % 8];
+}
+
+void write_trajectories_png(const std::string& path, const std::vector<Tensor>&, const std::string&, float, int,
+                            const Tensor&, int) {
+    RFLOW_FAIL("cannot write " << path << ": this rflow was built without OpenCV (install libopencv-dev, reconfigure)");
+}
+
+void write_xy_png(const std::string& path, const std::string&, const std::string&, const std::string&,
+                  const std::vector<XYSeries>&, bool, bool, int, int) {
+    RFLOW_FAIL("cannot write " << path << ": this rflow was built without OpenCV (install libopencv-dev, reconfigure)");
+}
+
+void write_scatter_png(const std::string& path, const std::vector<ScatterPanel>&, float, int, const std::string&, int) {
     RFLOW_FAIL("cannot write " << path << ": this rflow was built without OpenCV (install libopencv-dev, reconfigure)");
 }
 

@@ -18,10 +18,32 @@ struct ScatterPanel {
     std::array<uint8_t, 3> rgb{31, 119, 180};
 };
 
-/// Writes the panels side by side (each `size` pixels square) as a PNG, atomically, with a
-/// footer line (e.g. the generation settings). Error if this build has no OpenCV.
+/// Writes the panels (each `size` pixels square) as a PNG, atomically, `columns` per row (0 = all
+/// in one row), with a footer line (e.g. the generation settings). Error if built without OpenCV.
 RFLOW_API void write_scatter_png(const std::string& path, const std::vector<ScatterPanel>& panels,
-                                 float extent = 6.f, int size = 400, const std::string& footer = "");
+                                 float extent = 6.f, int size = 400, const std::string& footer = "",
+                                 int columns = 0);
+
+/// Trajectories of 2-D points: states[k] is [N, 2] at the k-th time; draws the first `max_paths`
+/// paths as polylines (start points grey, end points coloured) over optional reference points.
+RFLOW_API void write_trajectories_png(const std::string& path, const std::vector<Tensor>& states,
+                                      const std::string& title, float extent = 3.f, int max_paths = 300,
+                                      const Tensor& reference = Tensor(), int size = 500);
+
+/// One series of an x-y line plot.
+struct XYSeries {
+    std::string label;
+    std::vector<double> x, y;
+    std::array<uint8_t, 3> rgb{31, 119, 180};
+};
+
+/// Line plot with markers and a legend (e.g. quality against NFE), optional log axes.
+RFLOW_API void write_xy_png(const std::string& path, const std::string& title, const std::string& x_label,
+                            const std::string& y_label, const std::vector<XYSeries>& series, bool log_x = true,
+                            bool log_y = false, int width = 720, int height = 440);
+
+/// A qualitative palette for series and panels.
+RFLOW_API std::array<uint8_t, 3> palette(size_t i);
 
 /// Writes a line plot of `values` (e.g. a loss curve, log-scaled y when log_y) as a PNG.
 RFLOW_API void write_curve_png(const std::string& path, const std::string& title, const std::vector<float>& values,

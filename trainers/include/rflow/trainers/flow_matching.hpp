@@ -1,30 +1,39 @@
-// Flow-matching (1-rectified-flow) training: regress v_theta(x_t, t) onto x1 - x0.
+// Flow-matching training (1-RF, reflow and k-step distillation share it): regress
+// v_theta(x_t, t) onto x1 - x0.
 //
-//   x0 ~ N(0, I) (noise, t = 0), x1 ~ data (t = 1), t ~ U[0, 1],
+//   (x0, x1) ~ coupling (noise at t = 0, data at t = 1), t ~ time sampler,
 //   x_t = (1 - t) x0 + t x1,   L = mean || v_theta(x_t, t) - (x1 - x0) ||^2.
+//
+// 1-RF: independent (or minibatch-OT) coupling of noise and data, uniform t. Reflow: pairs
+// (z0, z1 = ODE(z0)) from the previous flow. Distillation into k steps: the same pairs with t on
+// the grid {0, 1/k, ...}, so a k-step Euler sampler follows the straight line to z1.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "rflow/export.hpp"
 #include "rflow/io/checkpoint.hpp"
 #include "rflow/nn/velocity_model.hpp"
+#include "rflow/optim/ema.hpp"
 #include "rflow/optim/optimizer.hpp"
 #include "rflow/philox.hpp"
+#include "rflow/trainers/coupling.hpp"
+#include "rflow/trainers/time_sampler.hpp"
 
 namespace rflow::trainers {
-
-/// Draws n data points x1 from the generator.
-using DataSource = std::function<Tensor(int64_t n, Generator& gen)>;
 
 struct FlowMatchingConfig {
     int64_t steps = 2000;
     int64_t batch = 1024;
-    uint64_t seed = 0;        ///< seeds the per-step noise, times and data (stream 1)
-    float grad_clip = 0.f;    ///< global-norm clipping; 0 = off
+    uint64_t seed = 0;                  ///< seeds pairs and times (stream 1)
+    float grad_clip = 0.f;              ///< global-norm clipping; 0 = off
+    std::string time_sampler = "uniform";
+    TimeSamplerOptions time_options;
+    float ema_decay = 0.f;              ///< 0 = no EMA of the weights
 };
 
 /// What the progress callback sees after each step; return false to stop early.
@@ -37,8 +46,12 @@ using ProgressFn = std::function<bool(const TrainProgress&)>;
 
 class RFLOW_API FlowMatchingTrainer {
 public:
+    FlowMatchingTrainer(nn::VelocityModel& model, optim::Optimizer& optimizer, PairSource pairs,
+                        FlowMatchingConfig cfg);
+    /// Independent coupling of N(0, I) noise with the data source (1-RF).
     FlowMatchingTrainer(nn::VelocityModel& model, optim::Optimizer& optimizer, DataSource data,
                         FlowMatchingConfig cfg);
+    ~FlowMatchingTrainer();
 
     /// One optimisation step; returns the loss. Throws (keeping the parameters of the previous
     /// step) if the loss or a gradient is not finite.
@@ -49,16 +62,20 @@ public:
     int64_t steps_done() const { return step_; }
     const std::vector<float>& losses() const { return losses_; }
     Generator& generator() { return gen_; }
+    /// The EMA of the weights, or null when cfg.ema_decay == 0.
+    const optim::Ema* ema() const { return ema_.get(); }
 
-    /// Model, optimizer, RNG and step: everything needed to resume bit for bit.
+    /// Model, optimizer (+ EMA, keys "ema.*"), RNG and step: everything to resume bit for bit.
     io::Checkpoint checkpoint(const std::string& config_json = "") const;
     void restore(const io::Checkpoint& ckpt);
 
 private:
     nn::VelocityModel& model_;
     optim::Optimizer& opt_;
-    DataSource data_;
+    PairSource pairs_;
     FlowMatchingConfig cfg_;
+    std::unique_ptr<TimeSampler> times_;
+    std::unique_ptr<optim::Ema> ema_;
     Generator gen_;
     int64_t step_ = 0;
     std::vector<float> losses_;

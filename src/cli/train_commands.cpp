@@ -1,0 +1,296 @@
+// `rflow train` (1-RF), `rflow reflow` (k-RF on pairs from a trained flow) and `rflow distill`
+// (k-step model on such pairs). Each writes into -o/--output: checkpoint.safetensors (model,
+// optimizer, EMA, RNG, step, config; atomic, periodic and final), metrics.jsonl, samples.png
+// (data beside samples), loss.png, and for reflow/distill the pairs.safetensors it trained on.
+#include "train_commands.hpp"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <chrono>
+#include <memory>
+
+#include "cli_common.hpp"
+#include "progress.hpp"
+#include "rflow/autograd.hpp"
+#include "rflow/data/toy2d.hpp"
+#include "rflow/io/checkpoint.hpp"
+#include "rflow/io/plot.hpp"
+#include "rflow/metrics.hpp"
+#include "rflow/optim/adam.hpp"
+#include "rflow/trainers/flow_matching.hpp"
+#include "rflow/trainers/reflow.hpp"
+
+namespace rflow::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TrainFlags {
+    DataSpec data;
+    nn::VelocityMLPConfig model;
+    trainers::FlowMatchingConfig train;
+    float lr = 1e-3f;
+    std::string coupling = "independent";
+    std::string output;
+    int64_t checkpoint_every = 1000;
+    int64_t log_every = 100;
+    int64_t num_samples = 2000;
+    bool resume = false;
+    int threads = 0;
+    SamplingFlags eval;  // for the final picture and metric
+};
+
+// What differs between train, reflow and distill.
+struct PairFlags {
+    std::string model;       // the trained flow the pairs come from
+    int64_t count = 50000;   // pairs to generate
+    std::string file;        // or an existing pairs file
+    SamplingFlags sampling;  // how pairs are generated
+    bool from_scratch = false;
+    int64_t k = 1;           // distill: steps of the student
+};
+
+void add_common_flags(CLI::App* c, TrainFlags& f, const std::string& default_out, bool with_model_shape) {
+    std::string datasets;
+    for (const auto& n : data::toy_dataset_names()) datasets += (datasets.empty() ? "" : ", ") + n;
+    f.output = default_out;
+    c->add_option("--dataset", f.data.dataset, "Toy distribution: " + datasets)->capture_default_str();
+    c->add_option("--data-csv", f.data.csv, "Train on the points of a CSV file (x,y per row) instead");
+    c->add_option("--steps", f.train.steps, "Optimisation steps")->capture_default_str()->check(CLI::PositiveNumber);
+    c->add_option("--batch-size", f.train.batch, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
+    c->add_option("--lr", f.lr, "Adam learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+    c->add_option("--seed", f.train.seed, "Seed of initialisation, pairs, times and samples")->capture_default_str();
+    if (with_model_shape) {
+        c->add_option("--hidden", f.model.hidden, "Hidden width")->capture_default_str()->check(CLI::PositiveNumber);
+        c->add_option("--depth", f.model.depth, "Hidden layers")->capture_default_str()->check(CLI::PositiveNumber);
+        c->add_option("--activation", f.model.activation, "relu, silu, gelu, tanh, sigmoid, softplus")->capture_default_str();
+        c->add_option("--time-embedding", f.model.time_embedding, "none, sinusoidal or fourier")->capture_default_str();
+    }
+    c->add_option("--time-sampling", f.train.time_sampler, "uniform or logit-normal")->capture_default_str();
+    c->add_option("--ema", f.train.ema_decay, "EMA decay of the weights (0 = off); samples use the EMA")->capture_default_str();
+    c->add_option("--grad-clip", f.train.grad_clip, "Clip the global gradient norm (0 = off)")->capture_default_str();
+    c->add_option("-o,--output", f.output, "Directory for checkpoint, metrics and pictures")->capture_default_str();
+    c->add_option("--checkpoint-every", f.checkpoint_every, "Steps between checkpoints (0 = only at the end)")->capture_default_str();
+    c->add_option("--log-every", f.log_every, "Steps between metrics lines")->capture_default_str()->check(CLI::PositiveNumber);
+    c->add_option("--num-samples", f.num_samples, "Points in the sample picture and metric")->capture_default_str();
+    c->add_option("--threads", f.threads, "CPU threads (0 = all cores)")->capture_default_str();
+    c->add_flag("--resume", f.resume, "Continue from <output>/checkpoint.safetensors");
+}
+
+void add_pair_flags(CLI::App* c, PairFlags& p) {
+    c->add_option("--model", p.model, "Checkpoint of the trained flow that makes the pairs")->required();
+    c->add_option("--pairs", p.count, "Pairs (z0, z1 = ODE(z0)) to generate")->capture_default_str()->check(CLI::PositiveNumber);
+    c->add_option("--pairs-file", p.file, "Use pairs from this file (written by an earlier run) instead");
+    c->add_option("--pair-method", p.sampling.method, "ODE solver generating the pairs")->capture_default_str();
+    c->add_option("--pair-steps", p.sampling.steps, "Steps of that solver")->capture_default_str();
+    c->add_option("--pair-rtol", p.sampling.rtol, "Its relative tolerance (adaptive)")->capture_default_str();
+    c->add_option("--pair-atol", p.sampling.atol, "Its absolute tolerance (adaptive)")->capture_default_str();
+}
+
+// Loads or generates the pairs for reflow/distill, keeping a copy in the output directory.
+trainers::Pairs obtain_pairs(const PairFlags& p, LoadedModel& teacher, const std::string& out_dir, uint64_t seed) {
+    fs::create_directories(out_dir);
+    const std::string kept = (fs::path(out_dir) / "pairs.safetensors").string();
+    std::string source = p.file;
+    if (source.empty() && fs::exists(kept)) source = kept;  // resuming: reuse what was generated
+    if (!source.empty()) {
+        trainers::Pairs pairs = as_input([&] { return trainers::load_pairs(source); });
+        std::fprintf(stderr, "using %lld pairs from %s\n", static_cast<long long>(pairs.z0.size(0)), source.c_str());
+        if (source != kept) trainers::save_pairs(kept, pairs);
+        return pairs;
+    }
+    trainers::PairGenerationOptions o;
+    o.sampler = p.sampling.method;
+    o.sampler_options = sampler_options(p.sampling);
+    o.chunk = 5000;
+    Progress bar("pairs", p.count, o.chunk);
+    const auto t0 = std::chrono::steady_clock::now();
+    o.progress = [&](int64_t done, int64_t) {
+        bar.update(done, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), "");
+        return true;
+    };
+    Generator g(seed, 5);
+    as_input([&] { return samplers::make_sampler(p.sampling.method); });
+    trainers::Pairs pairs = trainers::generate_pairs(velocity_of(*teacher.model), {teacher.model->config().data_dim},
+                                                     p.count, g, o);
+    bar.finish();
+    pairs.metadata.emplace_back("teacher", teacher.path);
+    trainers::save_pairs(kept, pairs);
+    return pairs;
+}
+
+int run_training(const TrainFlags& f, trainers::PairSource pairs, nn::VelocityMLP& model, nlohmann::json config,
+                 const SamplingFlags& picture) {
+    fs::create_directories(f.output);
+    const std::string ckpt_path = (fs::path(f.output) / "checkpoint.safetensors").string();
+    const std::string metrics_path = (fs::path(f.output) / "metrics.jsonl").string();
+    optim::AdamOptions adam;
+    adam.lr = f.lr;
+    optim::Adam opt(model.parameters(), adam);
+    auto trainer = as_input(
+        [&] { return std::make_unique<trainers::FlowMatchingTrainer>(model, opt, std::move(pairs), f.train); });
+    config["lr"] = f.lr;
+    config["batch_size"] = f.train.batch;
+    config["steps"] = f.train.steps;
+    config["seed"] = f.train.seed;
+    config["time_sampling"] = f.train.time_sampler;
+    config["ema"] = f.train.ema_decay;
+    if (f.resume && fs::exists(ckpt_path)) {
+        io::Checkpoint c = as_input([&] { return io::load_checkpoint(ckpt_path); });
+        as_input([&] {
+            trainer->restore(c);
+            return 0;
+        });
+        std::fprintf(stderr, "resumed from %s at step %lld\n", ckpt_path.c_str(), static_cast<long long>(c.step));
+    }
+    std::ofstream metrics(metrics_path, f.resume ? std::ios::app : std::ios::trunc);
+    if (!metrics) throw Error("cannot write " + metrics_path);
+
+    const std::string label = config.value("label", std::string("flow"));
+    std::fprintf(stderr, "training %s on %s: %lld parameters, %lld steps, batch %lld\n", label.c_str(),
+                 f.data.name().c_str(), static_cast<long long>(model.num_parameters()),
+                 static_cast<long long>(f.train.steps), static_cast<long long>(f.train.batch));
+    Progress bar(label, f.train.steps, f.log_every);
+    double window = 0;
+    int64_t window_n = 0;
+    trainer->train([&](const trainers::TrainProgress& p) {
+        window += p.loss;
+        ++window_n;
+        bar.update(p.step, p.elapsed_s, "loss " + fmt("%.4f", p.loss));
+        if (p.step % f.log_every == 0 || p.step == p.total) {
+            metrics << nlohmann::json{{"step", p.step}, {"loss", window / window_n}, {"elapsed_s", p.elapsed_s}}.dump()
+                    << "\n" << std::flush;
+            window = 0;
+            window_n = 0;
+        }
+        if (f.checkpoint_every > 0 && p.step % f.checkpoint_every == 0 && p.step != p.total)
+            io::save_checkpoint(ckpt_path, trainer->checkpoint(config.dump()));
+        return true;
+    });
+    bar.finish();
+    io::save_checkpoint(ckpt_path, trainer->checkpoint(config.dump()));
+
+    // pictures and a quality number, sampled from the EMA weights when there are any
+    if (trainer->ema()) {
+        NoGradGuard ng;
+        std::vector<Tensor> params = model.parameters();
+        trainer->ema()->copy_to(params);
+    }
+    int64_t nfe = 0;
+    Tensor samples = sample_model(model, f.num_samples, f.train.seed + 1, picture, &nfe);
+    Tensor data = reference_points(f.data, f.num_samples, f.train.seed + 1);
+    Generator proj(f.train.seed + 1, 4);
+    const int64_t n = std::min(samples.size(0), data.size(0));
+    const double sw = sliced_wasserstein(samples.slice(0, 0, n), data.slice(0, 0, n), proj);
+    metrics << nlohmann::json{{"step", trainer->steps_done()}, {"sliced_w2", sw}, {"sampling_method", picture.method},
+                              {"nfe", nfe}}.dump()
+            << "\n";
+    const float extent = plot_extent(data);
+    const std::string footer = "rflow " + label + " | " + f.data.name() + " | seed " + std::to_string(f.train.seed) +
+                               " | steps " + std::to_string(trainer->steps_done()) + " | " + picture.method + " NFE " +
+                               std::to_string(nfe) + " | sliced W2 " + fmt("%.4f", sw);
+    const std::string png = (fs::path(f.output) / "samples.png").string();
+    io::write_scatter_png(png, {{"data (" + f.data.name() + ")", data, {90, 90, 90}},
+                                {label + " (" + picture.method + ", NFE " + std::to_string(nfe) + ")", samples, io::palette(0)}},
+                          extent, 400, footer);
+    if (!trainer->losses().empty())
+        io::write_curve_png((fs::path(f.output) / "loss.png").string(), label + " loss", trainer->losses());
+    std::printf("%s: sliced W2 to data %.4f at NFE %lld (%s)\nwrote %s, %s, %s\n", label.c_str(), sw,
+                static_cast<long long>(nfe), picture.method.c_str(), ckpt_path.c_str(), png.c_str(), metrics_path.c_str());
+    return 0;
+}
+
+nlohmann::json base_config(const TrainFlags& f, const nn::VelocityMLPConfig& mc, const std::string& label) {
+    nlohmann::json c = {{"model_config", model_config_json(mc)}, {"label", label}, {"kind", "flow"}};
+    if (f.data.csv.empty()) c["dataset"] = f.data.dataset;
+    else c["data_csv"] = f.data.csv;
+    return c;
+}
+
+// Reflow and distill read the dataset and model shape from the teacher.
+void inherit_from_teacher(TrainFlags& f, const LoadedModel& teacher, const CLI::App* cmd) {
+    if (cmd->count("--dataset") == 0 && cmd->count("--data-csv") == 0) {
+        f.data.dataset = teacher.dataset();
+        if (teacher.config.contains("data_csv")) f.data.csv = teacher.config["data_csv"].get<std::string>();
+    }
+    f.model = teacher.model->config();
+}
+
+}  // namespace
+
+std::function<int()> add_train_commands(CLI::App& app) {
+    auto tf = std::make_shared<TrainFlags>();
+    auto rf = std::make_shared<TrainFlags>();
+    auto df = std::make_shared<TrainFlags>();
+    auto rp = std::make_shared<PairFlags>();
+    auto dp = std::make_shared<PairFlags>();
+
+    CLI::App* train = app.add_subcommand("train", "Train a 1-rectified flow (flow matching) on 2-D data");
+    add_common_flags(train, *tf, "out/1rf", true);
+    train->add_option("--coupling", tf->coupling, "independent, or ot (exact minibatch optimal transport)")->capture_default_str();
+    add_sampling_flags(train, tf->eval, "ODE solver for the final samples picture");
+
+    CLI::App* reflow = app.add_subcommand("reflow", "Train the next flow (k-RF) on (noise, ODE(noise)) pairs from a trained flow");
+    rp->sampling.method = dp->sampling.method = "rk4";
+    rp->sampling.steps = dp->sampling.steps = 50;
+    rf->eval.steps = 1;  // a straightened flow is meant for few steps
+    add_common_flags(reflow, *rf, "out/2rf", false);
+    add_pair_flags(reflow, *rp);
+    reflow->add_flag("--from-scratch", rp->from_scratch, "Start from new weights instead of the teacher's");
+    add_sampling_flags(reflow, rf->eval, "ODE solver for the final samples picture");
+
+    CLI::App* distill = app.add_subcommand("distill", "Distil a trained flow into a k-step model on its (noise, ODE(noise)) pairs");
+    add_common_flags(distill, *df, "out/distilled", false);
+    add_pair_flags(distill, *dp);
+    distill->add_option("--k", dp->k, "Euler steps of the distilled model")->capture_default_str()->check(CLI::PositiveNumber);
+    distill->add_flag("--from-scratch", dp->from_scratch, "Start from new weights instead of the teacher's");
+
+    return [=]() -> int {
+        if (train->parsed()) {
+            TrainFlags& f = *tf;
+            if (f.threads > 0) set_num_threads(f.threads);
+            Generator init(f.train.seed, 0);
+            nn::VelocityMLP model = as_input([&] { return nn::VelocityMLP(f.model, init); });
+            trainers::PairSource pairs = as_input([&] { return trainers::make_coupling(f.coupling, make_data_source(f.data)); });
+            as_input([&] { return trainers::make_time_sampler(f.train.time_sampler, f.train.time_options); });
+            nlohmann::json config = base_config(f, f.model, "1-RF");
+            config["coupling"] = f.coupling;
+            return run_training(f, pairs, model, config, f.eval);
+        }
+        for (auto [cmd, f, p] : {std::make_tuple(reflow, rf, rp), std::make_tuple(distill, df, dp)}) {
+            if (!cmd->parsed()) continue;
+            if (f->threads > 0) set_num_threads(f->threads);
+            const bool is_distill = cmd == distill;
+            LoadedModel teacher = load_model(p->model);
+            inherit_from_teacher(*f, teacher, cmd);
+            trainers::Pairs pairs = obtain_pairs(*p, teacher, f->output, f->train.seed);
+            Generator init(f->train.seed, 0);
+            nn::VelocityMLP model(f->model, init);
+            if (!p->from_scratch) model.load_state_dict(teacher.model->state_dict());
+            // the student's label: one more reflow than the teacher, or "distilled k-step"
+            const int64_t teacher_k = teacher.config.value("rectified", int64_t{1});
+            std::string label = is_distill ? "distilled " + std::to_string(p->k) + "-step"
+                                           : std::to_string(teacher_k + 1) + "-RF";
+            nlohmann::json config = base_config(*f, f->model, label);
+            config["teacher"] = p->model;
+            config["pairs"] = pairs.z0.size(0);
+            SamplingFlags picture = f->eval;
+            if (is_distill) {
+                f->train.time_sampler = "grid";  // train exactly the times a k-step Euler visits
+                f->train.time_options.grid_steps = p->k;
+                config["kind"] = "distilled";
+                config["distill_k"] = p->k;
+                config["rectified"] = teacher_k;
+                picture = {"euler", static_cast<int>(p->k), 0, 0};
+            } else {
+                config["rectified"] = teacher_k + 1;
+            }
+            return run_training(*f, trainers::stored_pairs(pairs.z0, pairs.z1), model, config, picture);
+        }
+        return -1;
+    };
+}
+
+}  // namespace rflow::cli

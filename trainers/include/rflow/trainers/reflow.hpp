@@ -1,0 +1,42 @@
+// Reflow pairs: (z0, z1 = ODE_v(z0)) generated with a chosen sampler from a trained flow, and
+// stored as safetensors (tensors "z0", "z1"; metadata says how they were made). Training the next
+// flow on them (FlowMatchingTrainer with stored_pairs) straightens its paths (k-RF); training with
+// grid times distils it into a k-step model.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "rflow/export.hpp"
+#include "rflow/philox.hpp"
+#include "rflow/samplers/sampler.hpp"
+#include "rflow/tensor.hpp"
+
+namespace rflow::trainers {
+
+struct Pairs {
+    Tensor z0, z1;
+    std::vector<std::pair<std::string, std::string>> metadata;
+};
+
+struct PairGenerationOptions {
+    std::string sampler = "rk4";
+    samplers::SamplerOptions sampler_options;
+    int64_t chunk = 10000;  ///< samples integrated per call (bounds memory)
+    /// Called after each chunk with (done, total); return false to cancel (Error).
+    std::function<bool(int64_t, int64_t)> progress;
+};
+
+/// n pairs: z0 ~ N(0, I) of shape [n, sample_shape...] drawn from `gen`, z1 = the sampler's
+/// solution of dx/dt = v(x, t) from t = 0 to 1. Runs without recording autograd history.
+RFLOW_API Pairs generate_pairs(const samplers::VelocityField& v, const Shape& sample_shape, int64_t n,
+                               Generator& gen, const PairGenerationOptions& options = {});
+
+RFLOW_API void save_pairs(const std::string& path, const Pairs& pairs);
+/// Errors name the file and the missing tensor or mismatched shapes.
+RFLOW_API Pairs load_pairs(const std::string& path);
+
+}  // namespace rflow::trainers
