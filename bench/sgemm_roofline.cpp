@@ -3,7 +3,9 @@
 // velocity MLP 3->256->256->256->2 at batch 1024 (weights stored [out, in] as
 // in PyTorch): forward Y = X W^T, backward dX = dY W and dW = dY^T X per layer.
 // The first layer needs no dX (its input is data), so 11 GEMMs per step.
-// Usage: sgemm_roofline --threads N --steps S --repeats R
+// With --job sample (bench/run_sampling.sh) a step is one Euler step of sampling instead: the 4
+// forward GEMMs only, at batch --batch (default 10000 for sample, 1024 for train).
+// Usage: sgemm_roofline --threads N --steps S --repeats R [--job train|sample] [--batch B]
 // Prints one JSON line; steps_per_s = 1 / (time of all GEMMs of one step).
 // Build: g++ -O3 -march=native sgemm_roofline.cpp -lopenblas
 #include <cblas.h>
@@ -14,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace {
@@ -34,16 +37,21 @@ void run(Gemm& g) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    int threads = 1, steps = 300, repeats = 3;
+    int threads = 1, steps = 300, repeats = 3, batch = 0;
+    std::string job = "train";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
         else if (!std::strcmp(argv[i], "--steps")) steps = std::atoi(argv[i + 1]);
         else if (!std::strcmp(argv[i], "--repeats")) repeats = std::atoi(argv[i + 1]);
+        else if (!std::strcmp(argv[i], "--job")) job = argv[i + 1];
+        else if (!std::strcmp(argv[i], "--batch")) batch = std::atoi(argv[i + 1]);
         else { std::fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
     }
+    if (job != "train" && job != "sample") { std::fprintf(stderr, "--job must be train or sample\n"); return 2; }
+    const bool sampling = job == "sample";
+    if (batch <= 0) batch = sampling ? 10000 : 1024;
     openblas_set_num_threads(threads);
 
-    const int batch = 1024;
     const int dims[] = {3, 256, 256, 256, 2};
     std::vector<Gemm> gemms;
     const auto add = [&](CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k) {
@@ -54,7 +62,7 @@ int main(int argc, char** argv) {
     for (int l = 0; l < 4; ++l) {  // forward: [B,in] x [out,in]^T -> [B,out]
         add(CblasNoTrans, CblasTrans, batch, dims[l + 1], dims[l]);
     }
-    for (int l = 3; l >= 0; --l) {  // backward
+    for (int l = 3; l >= 0 && !sampling; --l) {  // backward
         if (l > 0) add(CblasNoTrans, CblasNoTrans, batch, dims[l], dims[l + 1]);  // dX = dY W
         add(CblasTrans, CblasNoTrans, dims[l + 1], dims[l], batch);               // dW = dY^T X
     }
@@ -75,6 +83,12 @@ int main(int argc, char** argv) {
         for (int i = 0; i < steps; ++i) step();
         const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - t0;
         best = std::min(best, dt.count() / steps);
+    }
+    if (sampling) {
+        std::printf("{\"impl\": \"sgemm_roofline\", \"threads\": %d, \"steps_per_s\": %.2f, "
+                    "\"samples_steps_per_s\": %.4g, \"gflops\": %.2f}\n",
+                    threads, 1.0 / best, batch / best, flops / best * 1e-9);
+        return 0;
     }
     std::printf("{\"impl\": \"sgemm_roofline\", \"threads\": %d, \"steps_per_s\": %.2f, "
                 "\"gflops\": %.2f}\n",

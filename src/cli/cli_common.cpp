@@ -109,7 +109,7 @@ void add_sampling_flags(CLI::App* app, SamplingFlags& f, const std::string& meth
     for (const auto& n : samplers::sampler_names()) names += (names.empty() ? "" : ", ") + n;
     app->add_option("--sampling-method", f.method, method_help.empty() ? "ODE solver: " + names : method_help)
         ->capture_default_str();
-    app->add_option("--sample-steps", f.steps, "Steps of a fixed-step solver")->capture_default_str()->check(CLI::PositiveNumber);
+    app->add_option("--sample-steps", f.steps, "Steps of a fixed-step solver")->capture_default_str()->check(positive());
     app->add_option("--rtol", f.rtol, "Relative tolerance of adaptive solvers")->capture_default_str();
     app->add_option("--atol", f.atol, "Absolute tolerance of adaptive solvers")->capture_default_str();
 }
@@ -136,6 +136,21 @@ Tensor sample_model(nn::VelocityMLP& model, int64_t n, uint64_t seed, const Samp
     if (nfe) *nfe = r.nfe;
     if (trajectory) *trajectory = r.trajectory;
     return r.x;
+}
+
+const CLI::Validator& positive() {
+    static const CLI::Validator v(
+        [](std::string& s) -> std::string {
+            try {
+                size_t used = 0;
+                const double x = std::stod(s, &used);
+                if (used == s.size() && x > 0) return "";
+            } catch (const std::exception&) {
+            }
+            return "must be a number greater than 0, got '" + s + "'";
+        },
+        "POSITIVE");
+    return v;
 }
 
 float plot_extent(const Tensor& reference) {

@@ -76,6 +76,9 @@ samplers::SamplerOptions sampler_options(const SamplingFlags& f);
 Tensor sample_model(nn::VelocityMLP& model, int64_t n, uint64_t seed, const SamplingFlags& f, int64_t* nfe = nullptr,
                     std::vector<Tensor>* trajectory = nullptr);
 
+/// A CLI11 check: the value must be a number > 0 (with a readable message).
+const CLI::Validator& positive();
+
 /// A plot extent that frames the reference data with a margin.
 float plot_extent(const Tensor& reference);
 std::string fmt(const char* format, double v);

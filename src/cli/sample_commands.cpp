@@ -75,6 +75,8 @@ DataSpec data_for(const LoadedModel& m, const std::string& override_name) {
 }
 
 int run_sample(const SampleFlags& f, const CLI::App* cmd) {
+    const std::string ext = fs::path(f.output).extension().string();
+    if (ext != ".csv" && ext != ".png") throw BadInput("-o/--output must end in .png or .csv, got '" + f.output + "'");
     LoadedModel m = load_model(f.model, !f.no_ema);
     SamplingFlags s = f.sampling;
     if (m.distilled_steps() > 0 && cmd->count("--sampling-method") == 0 && cmd->count("--sample-steps") == 0)
@@ -85,10 +87,9 @@ int run_sample(const SampleFlags& f, const CLI::App* cmd) {
     DataSpec d = data_for(m, f.dataset);
     Tensor data = reference_points(d, f.num_samples, f.seed);
     const float extent = plot_extent(data);
-    const std::string ext = fs::path(f.output).extension().string();
     if (ext == ".csv") {
         data::save_points_csv(f.output, x, {"x", "y"});
-    } else if (ext == ".png") {
+    } else {
         Generator proj(f.seed, 4);
         const int64_t n = std::min(x.size(0), data.size(0));
         const double sw = sliced_wasserstein(x.slice(0, 0, n), data.slice(0, 0, n), proj);
@@ -98,8 +99,6 @@ int run_sample(const SampleFlags& f, const CLI::App* cmd) {
                                          {m.label() + " (" + method_label(s) + ")", x, io::palette(0)}},
                               extent, 400, footer);
         std::printf("sliced W2 to data %.4f\n", sw);
-    } else {
-        throw BadInput("-o/--output must end in .png or .csv, got '" + f.output + "'");
     }
     if (!f.trajectories.empty())
         io::write_trajectories_png(f.trajectories, traj, m.label() + " trajectories (" + method_label(s) + ")", extent, 300,
@@ -189,7 +188,7 @@ std::function<int()> add_sample_commands(CLI::App& app) {
     CLI::App* sample = app.add_subcommand("sample", "Sample a trained model; write a PNG beside the data or a CSV");
     sample->add_option("--model", sf->model, "Checkpoint written by train, reflow or distill")->required();
     sample->add_option("-o,--output", sf->output, "Output file: .png (picture) or .csv (points)")->capture_default_str();
-    sample->add_option("--num-samples", sf->num_samples, "Number of samples")->capture_default_str()->check(CLI::PositiveNumber);
+    sample->add_option("--num-samples", sf->num_samples, "Number of samples")->capture_default_str()->check(positive());
     sample->add_option("--seed", sf->seed, "Seed of the starting noise")->capture_default_str();
     sample->add_option("--trajectories", sf->trajectories, "Also draw the sampling paths into this PNG");
     sample->add_option("--dataset", sf->dataset, "Reference data for the picture (default: the training data)");
@@ -200,7 +199,7 @@ std::function<int()> add_sample_commands(CLI::App& app) {
     eval->add_option("--model", ef->models, "Checkpoints to evaluate (repeat the flag)")->required();
     eval->add_option("--methods", ef->methods, "Comma-separated sampler[:steps] or dopri5[:tol]")->capture_default_str();
     eval->add_option("-o,--output", ef->output, "Directory for eval.jsonl, eval.png, compare.png")->capture_default_str();
-    eval->add_option("--num-samples", ef->num_samples, "Samples per evaluation")->capture_default_str()->check(CLI::PositiveNumber);
+    eval->add_option("--num-samples", ef->num_samples, "Samples per evaluation")->capture_default_str()->check(positive());
     eval->add_option("--w2-points", ef->w2_points, "Points for the exact W2 (assignment, O(n^3))")->capture_default_str();
     eval->add_option("--seed", ef->seed, "Seed of noise, reference data and projections")->capture_default_str();
     eval->add_option("--dataset", ef->dataset, "Reference data (default: the first model's training data)");

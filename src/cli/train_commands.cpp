@@ -58,13 +58,13 @@ void add_common_flags(CLI::App* c, TrainFlags& f, const std::string& default_out
     f.output = default_out;
     c->add_option("--dataset", f.data.dataset, "Toy distribution: " + datasets)->capture_default_str();
     c->add_option("--data-csv", f.data.csv, "Train on the points of a CSV file (x,y per row) instead");
-    c->add_option("--steps", f.train.steps, "Optimisation steps")->capture_default_str()->check(CLI::PositiveNumber);
-    c->add_option("--batch-size", f.train.batch, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
-    c->add_option("--lr", f.lr, "Adam learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+    c->add_option("--steps", f.train.steps, "Optimisation steps")->capture_default_str()->check(positive());
+    c->add_option("--batch-size", f.train.batch, "Batch size")->capture_default_str()->check(positive());
+    c->add_option("--lr", f.lr, "Adam learning rate")->capture_default_str()->check(positive());
     c->add_option("--seed", f.train.seed, "Seed of initialisation, pairs, times and samples")->capture_default_str();
     if (with_model_shape) {
-        c->add_option("--hidden", f.model.hidden, "Hidden width")->capture_default_str()->check(CLI::PositiveNumber);
-        c->add_option("--depth", f.model.depth, "Hidden layers")->capture_default_str()->check(CLI::PositiveNumber);
+        c->add_option("--hidden", f.model.hidden, "Hidden width")->capture_default_str()->check(positive());
+        c->add_option("--depth", f.model.depth, "Hidden layers")->capture_default_str()->check(positive());
         c->add_option("--activation", f.model.activation, "relu, silu, gelu, tanh, sigmoid, softplus")->capture_default_str();
         c->add_option("--time-embedding", f.model.time_embedding, "none, sinusoidal or fourier")->capture_default_str();
     }
@@ -73,7 +73,7 @@ void add_common_flags(CLI::App* c, TrainFlags& f, const std::string& default_out
     c->add_option("--grad-clip", f.train.grad_clip, "Clip the global gradient norm (0 = off)")->capture_default_str();
     c->add_option("-o,--output", f.output, "Directory for checkpoint, metrics and pictures")->capture_default_str();
     c->add_option("--checkpoint-every", f.checkpoint_every, "Steps between checkpoints (0 = only at the end)")->capture_default_str();
-    c->add_option("--log-every", f.log_every, "Steps between metrics lines")->capture_default_str()->check(CLI::PositiveNumber);
+    c->add_option("--log-every", f.log_every, "Steps between metrics lines")->capture_default_str()->check(positive());
     c->add_option("--num-samples", f.num_samples, "Points in the sample picture and metric")->capture_default_str();
     c->add_option("--threads", f.threads, "CPU threads (0 = all cores)")->capture_default_str();
     c->add_flag("--resume", f.resume, "Continue from <output>/checkpoint.safetensors");
@@ -81,7 +81,7 @@ void add_common_flags(CLI::App* c, TrainFlags& f, const std::string& default_out
 
 void add_pair_flags(CLI::App* c, PairFlags& p) {
     c->add_option("--model", p.model, "Checkpoint of the trained flow that makes the pairs")->required();
-    c->add_option("--pairs", p.count, "Pairs (z0, z1 = ODE(z0)) to generate")->capture_default_str()->check(CLI::PositiveNumber);
+    c->add_option("--pairs", p.count, "Pairs (z0, z1 = ODE(z0)) to generate")->capture_default_str()->check(positive());
     c->add_option("--pairs-file", p.file, "Use pairs from this file (written by an earlier run) instead");
     c->add_option("--pair-method", p.sampling.method, "ODE solver generating the pairs")->capture_default_str();
     c->add_option("--pair-steps", p.sampling.steps, "Steps of that solver")->capture_default_str();
@@ -139,6 +139,13 @@ int run_training(const TrainFlags& f, trainers::PairSource pairs, nn::VelocityML
     config["ema"] = f.train.ema_decay;
     if (f.resume && fs::exists(ckpt_path)) {
         io::Checkpoint c = as_input([&] { return io::load_checkpoint(ckpt_path); });
+        nlohmann::json saved = nlohmann::json::parse(c.config, nullptr, false);
+        for (const char* key : {"dataset", "data_csv", "kind", "distill_k"})
+            if (saved.is_object() && saved.contains(key) != config.contains(key))
+                throw BadInput(ckpt_path + ": cannot resume: the checkpoint's '" + key + "' differs from this run's");
+            else if (saved.is_object() && saved.contains(key) && saved[key] != config[key])
+                throw BadInput(ckpt_path + ": cannot resume: the checkpoint has " + key + " = " + saved[key].dump() +
+                               ", this run " + config[key].dump());
         as_input([&] {
             trainer->restore(c);
             return 0;
@@ -244,7 +251,7 @@ std::function<int()> add_train_commands(CLI::App& app) {
     CLI::App* distill = app.add_subcommand("distill", "Distil a trained flow into a k-step model on its (noise, ODE(noise)) pairs");
     add_common_flags(distill, *df, "out/distilled", false);
     add_pair_flags(distill, *dp);
-    distill->add_option("--k", dp->k, "Euler steps of the distilled model")->capture_default_str()->check(CLI::PositiveNumber);
+    distill->add_option("--k", dp->k, "Euler steps of the distilled model")->capture_default_str()->check(positive());
     distill->add_flag("--from-scratch", dp->from_scratch, "Start from new weights instead of the teacher's");
 
     return [=]() -> int {

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# End-to-end checks of the rflow CLI: a tiny train/reflow/distill/sample/eval pipeline, resume,
+# CSV data and exports, and the exit codes for bad usage (2) and bad input files (2).
+# Usage: cli_test.sh path/to/rflow
+set -u
+rflow=$1
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+fails=0
+check() {  # check "what" expected_rc actual_rc
+    if [ "$2" != "$3" ]; then echo "FAIL: $1 (exit $3, expected $2)"; fails=$((fails + 1)); else echo "ok: $1"; fi
+}
+has() {  # has "what" file
+    if [ -s "$2" ]; then echo "ok: $1"; else echo "FAIL: $1 ($2 missing)"; fails=$((fails + 1)); fi
+}
+small=(--batch-size 128 --num-samples 300 --log-every 20)
+
+"$rflow" train "${small[@]}" --steps 60 --hidden 32 --dataset moons -o "$dir/1rf" >/dev/null 2>&1; check "train" 0 $?
+has "checkpoint" "$dir/1rf/checkpoint.safetensors"
+has "samples picture" "$dir/1rf/samples.png"
+has "loss picture" "$dir/1rf/loss.png"
+[ "$(grep -c '"loss"' "$dir/1rf/metrics.jsonl")" -eq 3 ]; check "metrics.jsonl has a line per 20 steps" 0 $?
+"$rflow" train "${small[@]}" --steps 80 --hidden 32 --dataset moons -o "$dir/1rf" --resume 2>&1 | grep -q "resumed from .* at step 60"
+check "resume continues from the checkpoint" 0 $?
+"$rflow" train "${small[@]}" --steps 90 --hidden 32 --dataset spiral -o "$dir/1rf" --resume >/dev/null 2>&1
+check "resume refuses another dataset" 2 $?
+"$rflow" reflow --model "$dir/1rf/checkpoint.safetensors" "${small[@]}" --steps 60 --pairs 500 --pair-steps 5 -o "$dir/2rf" >/dev/null 2>&1
+check "reflow" 0 $?
+has "reflow pairs" "$dir/2rf/pairs.safetensors"
+"$rflow" distill --model "$dir/2rf/checkpoint.safetensors" "${small[@]}" --steps 60 --pairs 500 --pair-steps 5 -o "$dir/d1" >/dev/null 2>&1
+check "distill" 0 $?
+"$rflow" sample --model "$dir/d1/checkpoint.safetensors" --num-samples 50 -o "$dir/s.csv" 2>&1 | grep -q "NFE 1,"
+check "a distilled model samples with its k = 1 step by default" 0 $?
+[ "$(wc -l < "$dir/s.csv")" -eq 51 ]; check "CSV export has a header and 50 rows" 0 $?
+"$rflow" train "${small[@]}" --steps 60 --hidden 16 --data-csv "$dir/s.csv" -o "$dir/csv" >/dev/null 2>&1; check "train on CSV points" 0 $?
+"$rflow" sample --model "$dir/2rf/checkpoint.safetensors" --sampling-method dopri5 --num-samples 100 \
+    -o "$dir/s.png" --trajectories "$dir/t.png" >/dev/null 2>&1; check "sample with dopri5 and trajectories" 0 $?
+has "trajectory picture" "$dir/t.png"
+"$rflow" eval --model "$dir/1rf/checkpoint.safetensors" --model "$dir/2rf/checkpoint.safetensors" \
+    --methods euler:1,rk4:2,dopri5:1e-3 --num-samples 200 --w2-points 100 -o "$dir/eval" >/dev/null 2>&1
+check "eval" 0 $?
+[ "$(grep -c '"sliced_w2"' "$dir/eval/eval.jsonl")" -eq 6 ]; check "eval.jsonl: 2 models x 3 methods" 0 $?
+has "compare picture" "$dir/eval/compare.png"
+
+"$rflow" train --bogus >/dev/null 2>&1; check "unknown flag" 2 $?
+"$rflow" train --batch-size 0 >/dev/null 2>&1; check "non-positive batch size" 2 $?
+"$rflow" train --dataset nope -o "$dir/x" >/dev/null 2>&1; check "unknown dataset" 2 $?
+"$rflow" sample --model "$dir/missing.safetensors" -o "$dir/a.png" >/dev/null 2>&1; check "missing model file" 2 $?
+echo garbage > "$dir/bad.safetensors"
+"$rflow" sample --model "$dir/bad.safetensors" -o "$dir/a.png" >/dev/null 2>&1; check "malformed model file" 2 $?
+"$rflow" sample --model "$dir/1rf/checkpoint.safetensors" --sampling-method rk5 -o "$dir/a.png" >/dev/null 2>&1
+check "unknown sampler" 2 $?
+"$rflow" sample --model "$dir/1rf/checkpoint.safetensors" -o "$dir/a.txt" >/dev/null 2>&1; check "bad output extension" 2 $?
+[ ! -e "$dir/a.png" ]; check "failed commands leave no output behind" 0 $?
+"$rflow" --help >/dev/null 2>&1; check "--help" 0 $?
+"$rflow" train --help | grep -q "batch-size INT:POSITIVE=1024"; check "train --help shows defaults" 0 $?
+
+echo "$fails failed"
+[ "$fails" -eq 0 ]
