@@ -8,7 +8,8 @@
 # the NFE ratio Euler/DOPRI5 at equal quality.
 # Usage: bench/run_nfe_quality.sh [path/to/rflow]   (default build/src/cli/rflow)
 #   env: TRAIN_STEPS=5000, SEED=0, MODEL=<checkpoint.safetensors> (skip training),
-#        EULER="1 2 4 8 16 32 64 128", TOLS="1e-2 1e-3 1e-4 1e-5", SAMPLES=10000
+#        EULER="1 2 4 8 16 32 64 128", TOLS="1e-2 1e-3 1e-4 1e-5", SAMPLES=10000,
+#        KEEP=1 (keep the temp dir with the checkpoint and eval.jsonl / eval.png)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,16 +20,27 @@ euler=${EULER:-1 2 4 8 16 32 64 128}
 tols=${TOLS:-1e-2 1e-3 1e-4 1e-5}
 samples=${SAMPLES:-10000}
 work=$(mktemp -d "${TMPDIR:-/tmp}/rflow_nfe.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+if [[ -n "${KEEP:-}" ]]; then echo "keeping $work"; else trap 'rm -rf "$work"' EXIT; fi
 
 # As in every benchmark: undo the machines' forced older OpenBLAS kernels (speed only).
 unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
+
+# Run a snapshot of the rflow executable and its librflow, so that a rebuild of the build tree
+# while this runs cannot swap the library underneath it.
+snapshot() {
+    mkdir -p "$1/lib"
+    cp "$2" "$1/"
+    local name arrow path rest
+    if read -r name arrow path rest < <(ldd "$2" | grep librflow); then cp -L "$path" "$1/lib/$name"; fi
+}
+snapshot "$work/bin" "$rflow"
+run_rflow() { LD_LIBRARY_PATH="$work/bin/lib" "$work/bin/$(basename "$rflow")" "$@"; }
 
 model=${MODEL:-}
 if [[ -z "$model" ]]; then
     echo "training 1-RF on 8gaussians, $train_steps steps (seed $seed)"
     start=$SECONDS
-    "$rflow" train --dataset 8gaussians --steps "$train_steps" --seed "$seed" \
+    run_rflow train --dataset 8gaussians --steps "$train_steps" --seed "$seed" \
         --log-every 1000 -o "$work/1rf" | tail -n 3
     echo "trained in $((SECONDS - start)) s"
     model="$work/1rf/checkpoint.safetensors"
@@ -37,12 +49,13 @@ fi
 methods=""
 for k in $euler; do methods+="euler:$k,"; done
 for tol in $tols; do methods+="dopri5:$tol,"; done
-"$rflow" eval --model "$model" --methods "${methods%,}" --num-samples "$samples" \
+run_rflow eval --model "$model" --methods "${methods%,}" --num-samples "$samples" \
     --dataset 8gaussians -o "$work/eval" > "$work/eval.log"
 
 python3 - "$work/eval/eval.jsonl" <<'PY'
 import json, math, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+rows = [r for r in rows if "method" in r]  # not the per-model straightness row
 eul = sorted(((r["nfe"], r["sliced_w2"]) for r in rows if r["method"] == "euler"))
 dop = [r for r in rows if r["method"] == "dopri5"]
 print("\n%-18s %8s %12s %10s" % ("method", "NFE", "sliced W2", "W2"))

@@ -13,6 +13,7 @@ datasets=("$@")
 rflow=./build/src/cli/rflow
 for d in "${datasets[@]}"; do
   o="$out/$d"
+  mkdir -p "$o/eval"
   $rflow train --dataset "$d" --steps 5000 -o "$o/1rf"
   $rflow reflow --model "$o/1rf/checkpoint.safetensors" --pairs 50000 --steps 5000 -o "$o/2rf"
   $rflow distill --model "$o/2rf/checkpoint.safetensors" --k 1 --pairs 50000 --steps 5000 -o "$o/distilled"

@@ -22,6 +22,19 @@ trap 'rm -rf "$build"' EXIT
 # These machines force OpenBLAS onto older, slower kernels; undo that for both sides.
 unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
 
+# Run a snapshot of the rflow executable and its librflow, so that a rebuild of the build tree
+# while this runs cannot swap the library underneath it.
+snapshot() {
+    mkdir -p "$1/lib"
+    cp "$2" "$1/"
+    local name arrow path rest
+    if read -r name arrow path rest < <(ldd "$2" | grep librflow); then cp -L "$path" "$1/lib/$name"; fi
+}
+if [[ -n "$rflow" ]]; then
+    snapshot "$build/rflow" "$rflow"
+    rflow_cmd=(env LD_LIBRARY_PATH="$build/rflow/lib" "$build/rflow/$(basename "$rflow")")
+fi
+
 g++ -O3 -march=native -o "$build/sgemm_roofline" "$here/sgemm_roofline.cpp" -lopenblas
 
 results="$build/results.jsonl"
@@ -29,7 +42,7 @@ for n in 1 2; do
     args=(--threads "$n" --steps "$steps" --repeats "$repeats")
     /usr/bin/python3 "$here/sampling_torch.py" "${args[@]}" --samples "$samples" | tee -a "$results"
     "$build/sgemm_roofline" "${args[@]}" --job sample --batch "$samples" | tee -a "$results"
-    if [[ -n "$rflow" ]]; then "$rflow" "${args[@]}" --samples "$samples" | tail -n 1 | tee -a "$results"; fi
+    if [[ -n "$rflow" ]]; then "${rflow_cmd[@]}" "${args[@]}" --samples "$samples" | tail -n 1 | tee -a "$results"; fi
 done
 /usr/bin/python3 "$here/sampling_torch.py" --threads 2 --intra-op 1 --steps "$steps" \
     --repeats "$repeats" --samples "$samples" | tee -a "$results"

@@ -39,6 +39,15 @@ enum class Binary {
 
 enum class Reduce { sum, max, min };
 
+/// Geometry of a 2-D convolution y = conv(x, w) (cross-correlation, as in PyTorch):
+///   x [N, C, H, W], w [Co, C / groups, kh, kw], y [N, Co, Ho, Wo],
+///   y[n, o, i, j] = sum_{c, a, b} w[o, c, a, b] x[n, g C/groups + c, i sh - ph + a dh, j sw - pw + b dw]
+/// (g = o / (Co / groups); x is zero outside [0, H) x [0, W)). Spatial sizes are read from the
+/// tensors, so the same struct serves the forward and both adjoints.
+struct ConvParams {
+    int64_t sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1, groups = 1;
+};
+
 struct Backend {
     float* (*alloc)(int64_t numel);
     void (*free)(float* ptr);
@@ -68,6 +77,27 @@ struct Backend {
     void (*index_select)(const Tensor& x, int64_t dim, const std::vector<int64_t>& index, Tensor& out);
     /// out.index_select(dim, index) += src (out is a zero-initialised contiguous tensor).
     void (*index_add)(Tensor& out, int64_t dim, const std::vector<int64_t>& index, const Tensor& src);
+
+    // ---- images [N, C, H, W] (src/cpu/conv.cpp, group_norm.cpp, resample.cpp) ----
+    /// y = conv(x, w) (+ b[o] per output channel when b is defined).
+    void (*conv2d)(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, const ConvParams& p);
+    /// x = conv^T(y, w), the adjoint of conv2d in its input (x's shape gives H, W), + b[c] if defined.
+    void (*conv2d_input)(const Tensor& y, const Tensor& w, const Tensor& b, Tensor& x, const ConvParams& p);
+    /// w = the adjoint of conv2d in its weight: w[o, c, a, b] = sum_{n,i,j} y[n,o,i,j] x[n, c', ...].
+    void (*conv2d_weight)(const Tensor& x, const Tensor& y, Tensor& w, const ConvParams& p);
+    /// Group norm over x [N, C, *] with G groups of C / G channels: for each block (n, group),
+    /// mean[n, g] = mu, rstd[n, g] = r = (var + eps)^-1/2 (biased var), and
+    /// out = (x - mu) r weight[c] + bias[c] (weight 1, bias 0 where undefined).
+    void (*group_norm)(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out, Tensor& mean,
+                       Tensor& rstd, int64_t groups, float eps);
+    /// First-order backward of group_norm from dL/d(out) = grad (not differentiable again): dx and,
+    /// where defined, dweight and dbias ([C]); any output may be undefined (not wanted).
+    void (*group_norm_backward)(const Tensor& x, const Tensor& weight, const Tensor& mean, const Tensor& rstd,
+                                const Tensor& grad, Tensor& dx, Tensor& dweight, Tensor& dbias, int64_t groups);
+    /// out[n, c, i, j] = x[n, c, i / sh, j / sw] (nearest up-sampling by integer factors).
+    void (*upsample_nearest2d)(const Tensor& x, Tensor& out, int64_t sh, int64_t sw);
+    /// out[n, c, i, j] = sum_{a < kh, b < kw} x[n, c, i kh + a, j kw + b] (x is out's size times k).
+    void (*sum_pool2d)(const Tensor& x, Tensor& out, int64_t kh, int64_t kw);
 };
 
 /// The backend of a device; the CUDA one throws a clear Error in CPU-only builds.

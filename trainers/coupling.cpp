@@ -12,7 +12,15 @@ PairSource independent_coupling(DataSource data) {
     return [data = std::move(data)](int64_t n, Generator& gen) {
         Tensor x1 = data(n, gen);
         Tensor x0 = Tensor::normal(x1.shape(), gen);
-        return std::make_pair(x0, x1);
+        return TrainingBatch{x0, x1, {}};
+    };
+}
+
+PairSource labeled_coupling(LabeledDataSource data) {
+    return [data = std::move(data)](int64_t n, Generator& gen) {
+        auto [x1, labels] = data(n, gen);
+        Tensor x0 = Tensor::normal(x1.shape(), gen);
+        return TrainingBatch{x0, x1, std::move(labels)};
     };
 }
 
@@ -22,7 +30,7 @@ PairSource ot_coupling(DataSource data) {
         Tensor x1 = data(n, gen);
         Tensor x0 = Tensor::normal(x1.shape(), gen);
         const std::vector<int64_t> perm = ot_pairing(x0.reshape({n, -1}), x1.reshape({n, -1}));
-        return std::make_pair(x0, index_select(x1, 0, perm));
+        return TrainingBatch{x0, index_select(x1, 0, perm), {}};
     };
 }
 
@@ -41,7 +49,7 @@ PairSource stored_pairs(Tensor z0, Tensor z1) {
         std::vector<int64_t> idx(n);
         gen.randint(idx.data(), n, 0, z0.size(0));
         NoGradGuard ng;
-        return std::make_pair(index_select(z0, 0, idx), index_select(z1, 0, idx));
+        return TrainingBatch{index_select(z0, 0, idx), index_select(z1, 0, idx), {}};
     };
 }
 

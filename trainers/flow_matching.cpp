@@ -13,14 +13,16 @@
 
 namespace rflow::trainers {
 
-Tensor flow_matching_loss(nn::VelocityModel& model, const Tensor& x0, const Tensor& x1, const Tensor& t) {
+Tensor flow_matching_loss(nn::VelocityModel& model, const Tensor& x0, const Tensor& x1, const Tensor& t,
+                          const std::vector<int64_t>& labels) {
     RFLOW_CHECK(x0.shape() == x1.shape(), "flow_matching_loss: x0 " << shape_str(x0.shape()) << " and x1 "
                                                                     << shape_str(x1.shape()) << " differ");
     Shape tb(x0.dim(), 1);
     tb[0] = x0.size(0);
     Tensor tc = t.reshape(tb);
     Tensor xt = add(mul(rsub(tc, 1.f), x0), mul(tc, x1));  // (1 - t) x0 + t x1
-    return mse_loss(model.forward(xt, t), sub(x1, x0));    // target v = x1 - x0
+    Tensor v = labels.empty() ? model.forward(xt, t) : model.forward(xt, t, labels);
+    return mse_loss(v, sub(x1, x0));  // target v = x1 - x0
 }
 
 FlowMatchingTrainer::FlowMatchingTrainer(nn::VelocityModel& model, optim::Optimizer& optimizer, PairSource pairs,
@@ -38,10 +40,17 @@ FlowMatchingTrainer::FlowMatchingTrainer(nn::VelocityModel& model, optim::Optimi
 FlowMatchingTrainer::~FlowMatchingTrainer() = default;
 
 float FlowMatchingTrainer::step() {
-    auto [x0, x1] = pairs_(cfg_.batch, gen_);
+    TrainingBatch b = pairs_(cfg_.batch, gen_);
     Tensor t = times_->sample(cfg_.batch, gen_);
+    if (!b.labels.empty() && cfg_.label_dropout > 0.f) {
+        // classifier-free guidance: replace labels by the null label with probability p
+        std::vector<float> u(b.labels.size());
+        gen_.uniform(u.data(), static_cast<int64_t>(u.size()));
+        for (size_t i = 0; i < u.size(); ++i)
+            if (u[i] < cfg_.label_dropout) b.labels[i] = model_.num_classes();
+    }
     opt_.zero_grad();
-    Tensor loss = flow_matching_loss(model_, x0, x1, t);
+    Tensor loss = flow_matching_loss(model_, b.x0, b.x1, t, b.labels);
     const float value = loss.item();
     RFLOW_CHECK(std::isfinite(value), "non-finite loss (" << value << ") at step " << step_ + 1
                                                           << "; parameters kept from step " << step_);

@@ -34,4 +34,9 @@ RFLOW_API double mmd_rbf(const Tensor& a, const Tensor& b, const std::vector<dou
 /// Error when the sizes differ, times are not increasing, or do not start at 0 and end at 1 (1e-6).
 RFLOW_API double straightness(const std::vector<Tensor>& states, const std::vector<float>& times);
 
+/// Frechet distance between Gaussians fitted to two feature sets a [N, D] and b [M, D]:
+///   ||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a^1/2 S_b S_a^1/2)^1/2)   (the FID formula),
+/// computed in double with symmetric eigendecompositions.
+RFLOW_API double frechet_distance(const Tensor& a, const Tensor& b);
+
 }  // namespace rflow

@@ -10,6 +10,7 @@
 #include "rflow/data/toy2d.hpp"
 #include "rflow/io/checkpoint.hpp"
 #include "rflow/ops.hpp"
+#include "rflow/trainers/guidance.hpp"
 
 namespace rflow::cli {
 
@@ -42,6 +43,77 @@ nn::VelocityMLPConfig model_config_from_json(const nlohmann::json& j, const std:
     return cfg;
 }
 
+nlohmann::json model_config_json(const nn::UNetConfig& c) {
+    return {{"model", "unet"},          {"in_channels", c.in_channels},   {"image_size", c.image_size},
+            {"base_channels", c.base_channels}, {"channel_mults", c.channel_mults}, {"res_blocks", c.res_blocks},
+            {"attention_levels", c.attention_levels}, {"heads", c.heads}, {"num_classes", c.num_classes},
+            {"dropout", c.dropout},     {"groups", c.groups}};
+}
+
+nn::UNetConfig unet_config_from_json(const nlohmann::json& j, const std::string& source) {
+    nn::UNetConfig c;
+    auto get = [&](const char* key, auto& out) {
+        if (!j.contains(key)) throw BadInput(source + ": model config lacks '" + key + "'");
+        try {
+            j.at(key).get_to(out);
+        } catch (const nlohmann::json::exception&) {
+            throw BadInput(source + ": model config key '" + key + "' has the wrong type");
+        }
+    };
+    get("in_channels", c.in_channels);
+    get("image_size", c.image_size);
+    get("base_channels", c.base_channels);
+    get("channel_mults", c.channel_mults);
+    get("res_blocks", c.res_blocks);
+    get("attention_levels", c.attention_levels);
+    get("heads", c.heads);
+    get("num_classes", c.num_classes);
+    get("dropout", c.dropout);
+    get("groups", c.groups);
+    return c;
+}
+
+std::unique_ptr<nn::Classifier> load_classifier(const std::string& path) {
+    io::Checkpoint c = as_input([&] { return io::load_checkpoint(path); });
+    nlohmann::json j = nlohmann::json::parse(c.config, nullptr, false);
+    if (!j.is_object() || !j.contains("classifier_config")) throw BadInput(path + ": not a classifier written by rflow train-classifier");
+    nn::ClassifierConfig cc;
+    try {
+        const auto& k = j["classifier_config"];
+        cc.in_channels = k.at("in_channels");
+        cc.image_size = k.at("image_size");
+        cc.num_classes = k.at("num_classes");
+        cc.width = k.at("width");
+        cc.features = k.at("features");
+    } catch (const nlohmann::json::exception&) {
+        throw BadInput(path + ": classifier_config is incomplete");
+    }
+    Generator g(0);
+    auto m = std::make_unique<nn::Classifier>(cc, g);
+    as_input([&] {
+        m->load_state_dict(c.model);
+        return 0;
+    });
+    m->eval();
+    return m;
+}
+
+Tensor classify(nn::Classifier& c, const Tensor& images, bool features) {
+    NoGradGuard ng;
+    std::vector<Tensor> parts;
+    for (int64_t i = 0; i < images.size(0); i += 500) {
+        Tensor x = images.slice(0, i, std::min<int64_t>(i + 500, images.size(0)));
+        parts.push_back(features ? c.features(x) : c.forward(x));
+    }
+    return concat(parts, 0);
+}
+
+nn::VelocityMLP& LoadedModel::mlp() const {
+    auto* m = dynamic_cast<nn::VelocityMLP*>(model.get());
+    if (!m) throw BadInput(path + ": this command needs a 2-D point model, not an image model");
+    return *m;
+}
+
 LoadedModel load_model(const std::string& path, bool use_ema) {
     io::Checkpoint c = as_input([&] { return io::load_checkpoint(path); });
     LoadedModel m;
@@ -53,9 +125,19 @@ LoadedModel load_model(const std::string& path, bool use_ema) {
     }
     if (!m.config.is_object() || !m.config.contains("model_config"))
         throw BadInput(path + ": config lacks 'model_config' (not written by rflow train?)");
-    nn::VelocityMLPConfig mc = model_config_from_json(m.config["model_config"], path);
+    const nlohmann::json& mj = m.config["model_config"];
     Generator init(0);
-    m.model = as_input([&] { return std::make_unique<nn::VelocityMLP>(mc, init); });
+    if (mj.is_object() && mj.value("model", std::string()) == "unet") {
+        nn::UNetConfig uc = unet_config_from_json(mj, path);
+        m.model = as_input([&] { return std::make_unique<nn::UNet>(uc, init); });
+        m.sample_shape = {uc.in_channels, uc.image_size, uc.image_size};
+        m.is_image = true;
+    } else {
+        nn::VelocityMLPConfig mc = model_config_from_json(mj, path);
+        m.model = as_input([&] { return std::make_unique<nn::VelocityMLP>(mc, init); });
+        m.sample_shape = {mc.data_dim};
+    }
+    m.model->eval();
     as_input([&] {
         m.model->load_state_dict(c.model);
         return 0;
@@ -104,12 +186,12 @@ Tensor reference_points(const DataSpec& spec, int64_t n, uint64_t seed) {
     return points.slice(0, 0, std::min<int64_t>(n, points.size(0))).contiguous();
 }
 
-void add_sampling_flags(CLI::App* app, SamplingFlags& f, const std::string& method_help) {
+void add_sampling_flags(CLI::App* app, SamplingFlags& f, const std::string& method_help, bool steps_alias) {
     std::string names;
     for (const auto& n : samplers::sampler_names()) names += (names.empty() ? "" : ", ") + n;
     app->add_option("--sampling-method", f.method, method_help.empty() ? "ODE solver: " + names : method_help)
         ->capture_default_str();
-    app->add_option("--sample-steps", f.steps, "Steps of a fixed-step solver")->capture_default_str()->check(positive());
+    app->add_option(steps_alias ? "--sample-steps,--steps" : "--sample-steps", f.steps, "Steps of a fixed-step solver")->capture_default_str()->check(positive());
     app->add_option("--rtol", f.rtol, "Relative tolerance of adaptive solvers")->capture_default_str();
     app->add_option("--atol", f.atol, "Absolute tolerance of adaptive solvers")->capture_default_str();
 }
@@ -122,15 +204,26 @@ samplers::SamplerOptions sampler_options(const SamplingFlags& f) {
     return o;
 }
 
-Tensor sample_model(nn::VelocityMLP& model, int64_t n, uint64_t seed, const SamplingFlags& f, int64_t* nfe,
-                    std::vector<Tensor>* trajectory) {
+Tensor sample_model(nn::VelocityModel& model, const Shape& sample_shape, int64_t n, uint64_t seed,
+                    const SamplingFlags& f, int64_t* nfe, std::vector<Tensor>* trajectory,
+                    const std::vector<int64_t>& labels, float cfg_scale) {
     NoGradGuard ng;
     auto sampler = as_input([&] { return samplers::make_sampler(f.method); });
     samplers::SamplerOptions o = sampler_options(f);
     o.record_trajectory = trajectory != nullptr;
     Generator g(seed, 2);
-    Tensor x0 = Tensor::normal({n, model.config().data_dim}, g);
-    samplers::SampleResult r = sampler->sample(velocity_of(model), x0, o);
+    Shape s{n};
+    s.insert(s.end(), sample_shape.begin(), sample_shape.end());
+    Tensor x0 = Tensor::normal(s, g);
+    samplers::VelocityField v = velocity_of(model);
+    if (!labels.empty()) {
+        v = trainers::guided_velocity(model, labels, cfg_scale);
+        o.per_sample = false;  // the labels belong to whole-batch calls
+    }
+    const bool was_training = model.is_training();
+    model.eval();
+    samplers::SampleResult r = sampler->sample(v, x0, o);
+    model.train(was_training);
     if (r.budget_exhausted)
         std::fprintf(stderr, "warning: %s stopped at its step budget before t = 1\n", f.method.c_str());
     if (nfe) *nfe = r.nfe;

@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "rflow/error.hpp"
+#include "rflow/nn/classifier.hpp"
+#include "rflow/nn/unet.hpp"
 #include "rflow/nn/velocity_mlp.hpp"
 #include "rflow/samplers/sampler.hpp"
 #include "rflow/trainers/coupling.hpp"
@@ -34,12 +36,18 @@ auto as_input(F&& f) -> decltype(f()) {
 }
 
 nlohmann::json model_config_json(const nn::VelocityMLPConfig& cfg);
+nlohmann::json model_config_json(const nn::UNetConfig& cfg);
 /// Error naming the key when the JSON lacks one or has the wrong type.
 nn::VelocityMLPConfig model_config_from_json(const nlohmann::json& j, const std::string& source);
+nn::UNetConfig unet_config_from_json(const nlohmann::json& j, const std::string& source);
 
-/// A trained model read back from a checkpoint written by `rflow train|reflow|distill`.
+/// A trained model read back from a checkpoint written by `rflow train|reflow|distill|train-images`.
 struct LoadedModel {
-    std::unique_ptr<nn::VelocityMLP> model;
+    std::unique_ptr<nn::VelocityModel> model;
+    Shape sample_shape;     ///< one sample: [D] for points, [C, H, W] for images
+    bool is_image = false;
+    /// The point model (reflow and distill need its config); Error for image models.
+    nn::VelocityMLP& mlp() const;
     nlohmann::json config;  ///< model_config, dataset, label, kind, ...
     std::string path;
     std::string label() const { return config.value("label", path); }
@@ -47,6 +55,11 @@ struct LoadedModel {
     /// Fixed steps a distilled model was trained for (0 for a flow).
     int64_t distilled_steps() const { return config.value("distill_k", int64_t{0}); }
 };
+
+/// A classifier written by `rflow train-classifier`.
+std::unique_ptr<nn::Classifier> load_classifier(const std::string& path);
+/// Logits (or features) of many images, in batches, without recording.
+Tensor classify(nn::Classifier& c, const Tensor& images, bool features);
 
 /// Loads model weights (the EMA weights when the checkpoint has them and use_ema).
 LoadedModel load_model(const std::string& path, bool use_ema = true);
@@ -68,13 +81,16 @@ struct SamplingFlags {
     int steps = 100;
     double rtol = 1e-5, atol = 1e-5;
 };
-void add_sampling_flags(CLI::App* app, SamplingFlags& f, const std::string& method_help = "");
+/// With steps_alias, --steps also names --sample-steps (for `sample`, where it cannot clash).
+void add_sampling_flags(CLI::App* app, SamplingFlags& f, const std::string& method_help = "", bool steps_alias = false);
 samplers::SamplerOptions sampler_options(const SamplingFlags& f);
 
-/// Integrates n noise samples (seeded) through the model; returns the samples and fills nfe
-/// (and the trajectory when `trajectory` is non-null).
-Tensor sample_model(nn::VelocityMLP& model, int64_t n, uint64_t seed, const SamplingFlags& f, int64_t* nfe = nullptr,
-                    std::vector<Tensor>* trajectory = nullptr);
+/// Integrates n noise samples (seeded) of `sample_shape` through the model; returns the samples
+/// and fills nfe (and the trajectory when `trajectory` is non-null). With labels, the model is
+/// sampled class-conditionally with guidance scale `cfg_scale` (batch-wide stepping).
+Tensor sample_model(nn::VelocityModel& model, const Shape& sample_shape, int64_t n, uint64_t seed,
+                    const SamplingFlags& f, int64_t* nfe = nullptr, std::vector<Tensor>* trajectory = nullptr,
+                    const std::vector<int64_t>& labels = {}, float cfg_scale = 1.f);
 
 /// A CLI11 check: the value must be a number > 0 (with a readable message).
 const CLI::Validator& positive();

@@ -7,6 +7,7 @@
 #include "rflow/config.hpp"
 #include "rflow/device.hpp"
 #include "rflow/io/plot.hpp"
+#include "image_commands.hpp"
 #include "sample_commands.hpp"
 #include "train_commands.hpp"
 
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", RFLOW_VERSION);
     auto run_train = cli::add_train_commands(app);
     auto run_sample = cli::add_sample_commands(app);
+    auto run_images = cli::add_image_commands(app);
     CLI::App* info = app.add_subcommand("info", "Show the build: version, devices, threads, PNG support");
     try {
         app.parse(argc, argv);
@@ -36,6 +38,7 @@ int main(int argc, char** argv) {
         }
         int rc = run_train();
         if (rc < 0) rc = run_sample();
+        if (rc < 0) rc = run_images();
         return rc < 0 ? 0 : rc;
     } catch (const cli::BadInput& e) {
         std::fprintf(stderr, "rflow: error: %s\n", e.what());

@@ -12,7 +12,10 @@
 #include "cli_common.hpp"
 #include "rflow/autograd.hpp"
 #include "rflow/data/csv.hpp"
+#include "rflow/data/idx.hpp"
+#include "rflow/io/image.hpp"
 #include "rflow/io/plot.hpp"
+#include "rflow/ops.hpp"
 #include "rflow/metrics.hpp"
 #include "rflow/ot.hpp"
 
@@ -31,6 +34,9 @@ struct SampleFlags {
     uint64_t seed = 1;
     bool no_ema = false;
     SamplingFlags sampling;
+    int64_t image_class = -1;  // images: -1 = every class in turn
+    float cfg_scale = 2.f;
+    std::string save_each;     // images: also write each image into this folder
 };
 
 struct EvalFlags {
@@ -41,6 +47,9 @@ struct EvalFlags {
     int64_t num_samples = 10000;
     int64_t w2_points = 2000;
     uint64_t seed = 7;
+    std::string classifier;              // images: a classifier from `rflow train-classifier`
+    std::string cfg_scales = "1,2";      // images: guidance scales to evaluate
+    std::string data_dir = "/usr/share/datasets/fashion-mnist";
 };
 
 // "euler:4" -> euler with 4 steps; "dopri5:1e-4" -> dopri5 with rtol = atol = 1e-4.
@@ -74,16 +83,53 @@ DataSpec data_for(const LoadedModel& m, const std::string& override_name) {
     return d;
 }
 
+// Image models: a PNG grid (settings embedded as PNG text), optionally each image too.
+int run_sample_images(const SampleFlags& f, LoadedModel& m, const CLI::App* cmd) {
+    if (fs::path(f.output).extension() != ".png") throw BadInput("-o/--output must be a .png for image models");
+    const int64_t classes = m.model->num_classes();
+    std::vector<int64_t> labels;
+    if (classes > 0) {
+        if (f.image_class >= classes) throw BadInput("--class " + std::to_string(f.image_class) + " outside [0, " +
+                                                     std::to_string(classes) + ")");
+        for (int64_t i = 0; i < f.num_samples; ++i) labels.push_back(f.image_class >= 0 ? f.image_class : i % classes);
+    } else if (f.image_class >= 0) {
+        throw BadInput("--class: " + f.model + " is not class-conditional");
+    }
+    SamplingFlags s = f.sampling;
+    if (cmd->count("--sample-steps") == 0 && cmd->count("--steps") == 0) s.steps = 20;
+    int64_t nfe = 0;
+    Tensor x = clamp(sample_model(*m.model, m.sample_shape, f.num_samples, f.seed, s, &nfe, nullptr, labels, f.cfg_scale),
+                     -1.f, 1.f);
+    std::vector<std::pair<std::string, std::string>> text{
+        {"model", f.model}, {"seed", std::to_string(f.seed)}, {"solver", s.method}, {"steps", std::to_string(s.steps)},
+        {"nfe", std::to_string(nfe)}, {"guidance", classes > 0 ? fmt("%.3g", f.cfg_scale) : "none"},
+        {"class", f.image_class >= 0 ? std::to_string(f.image_class) : (classes > 0 ? "all" : "none")}};
+    const int columns = classes > 0 && f.image_class < 0 ? static_cast<int>(classes) : 0;
+    io::write_image_grid_png(f.output, x, columns, 2, 2, text);
+    if (!f.save_each.empty()) {
+        fs::create_directories(f.save_each);
+        for (int64_t i = 0; i < x.size(0); ++i) {
+            char name[64];
+            std::snprintf(name, sizeof name, "%05lld.png", static_cast<long long>(i));
+            io::write_image_png((fs::path(f.save_each) / name).string(), x.slice(0, i, i + 1).squeeze(0), text);
+        }
+    }
+    std::printf("%s: %lld images, NFE %lld, guidance %s, wrote %s\n", m.label().c_str(),
+                static_cast<long long>(x.size(0)), static_cast<long long>(nfe), text[5].second.c_str(), f.output.c_str());
+    return 0;
+}
+
 int run_sample(const SampleFlags& f, const CLI::App* cmd) {
     const std::string ext = fs::path(f.output).extension().string();
     if (ext != ".csv" && ext != ".png") throw BadInput("-o/--output must end in .png or .csv, got '" + f.output + "'");
     LoadedModel m = load_model(f.model, !f.no_ema);
+    if (m.is_image) return run_sample_images(f, m, cmd);
     SamplingFlags s = f.sampling;
     if (m.distilled_steps() > 0 && cmd->count("--sampling-method") == 0 && cmd->count("--sample-steps") == 0)
         s = {"euler", static_cast<int>(m.distilled_steps()), s.rtol, s.atol};  // what it was trained for
     int64_t nfe = 0;
     std::vector<Tensor> traj;
-    Tensor x = sample_model(*m.model, f.num_samples, f.seed, s, &nfe, f.trajectories.empty() ? nullptr : &traj);
+    Tensor x = sample_model(*m.model, m.sample_shape, f.num_samples, f.seed, s, &nfe, f.trajectories.empty() ? nullptr : &traj);
     DataSpec d = data_for(m, f.dataset);
     Tensor data = reference_points(d, f.num_samples, f.seed);
     const float extent = plot_extent(data);
@@ -108,7 +154,92 @@ int run_sample(const SampleFlags& f, const CLI::App* cmd) {
     return 0;
 }
 
-int run_eval(const EvalFlags& f) {
+// Image models: class accuracy of class-conditional samples, the predicted-class histogram and
+// the Frechet distance of classifier features against the test set, with the real-vs-real floor.
+int run_eval_images(const EvalFlags& f, std::vector<LoadedModel>& models, const std::vector<SamplingFlags>& methods,
+                    int64_t n) {
+    if (f.classifier.empty()) throw BadInput("eval of image models needs --classifier (from rflow train-classifier)");
+    auto clf = load_classifier(f.classifier);
+    data::MnistSplit test = as_input([&] { return data::load_fashion_mnist(f.data_dir, false); });
+    const int64_t half = std::min<int64_t>(n, test.images.size(0) / 2);
+    Tensor test_feat = classify(*clf, test.images, true);
+    const double floor = frechet_distance(test_feat.slice(0, 0, half), test_feat.slice(0, half, 2 * half));
+    std::vector<double> scales;
+    for (const std::string& s : [&] {
+             std::vector<std::string> out;
+             size_t pos = 0;
+             while (pos <= f.cfg_scales.size()) {
+                 size_t c = f.cfg_scales.find(',', pos);
+                 out.push_back(f.cfg_scales.substr(pos, c == std::string::npos ? std::string::npos : c - pos));
+                 if (c == std::string::npos) break;
+                 pos = c + 1;
+             }
+             return out;
+         }()) {
+        try {
+            scales.push_back(std::stod(s));
+        } catch (const std::exception&) {
+            throw BadInput("--cfg-scales: cannot read '" + s + "'");
+        }
+    }
+    fs::create_directories(f.output);
+    const std::string jsonl = (fs::path(f.output) / "eval.jsonl").string();
+    std::ofstream out(jsonl);
+    if (!out) throw Error("cannot write " + jsonl);
+    out << nlohmann::json{{"frechet_floor_real_vs_real", floor}, {"samples", half}}.dump() << "\n";
+    std::printf("Frechet distance floor (test vs test, %lld each): %.3f\n", static_cast<long long>(half), floor);
+    std::printf("%-16s %-10s %6s %6s %9s %9s  histogram\n", "model", "method", "cfg", "NFE", "accuracy", "FD");
+    for (LoadedModel& m : models) {
+        const int64_t classes = m.model->num_classes();
+        for (const SamplingFlags& method : methods) {
+            for (double w : classes > 0 ? scales : std::vector<double>{1.0}) {
+                std::vector<int64_t> labels;
+                for (int64_t i = 0; i < n && classes > 0; ++i) labels.push_back(i % classes);
+                std::vector<Tensor> parts;
+                int64_t nfe = 0;
+                for (int64_t i = 0; i < n; i += 250) {
+                    const int64_t b = std::min<int64_t>(250, n - i);
+                    std::vector<int64_t> lb(labels.begin() + (classes > 0 ? i : 0), labels.begin() + (classes > 0 ? i + b : 0));
+                    int64_t part_nfe = 0;
+                    parts.push_back(clamp(sample_model(*m.model, m.sample_shape, b, f.seed + i, method, &part_nfe, nullptr, lb,
+                                                       static_cast<float>(w)), -1.f, 1.f));
+                    nfe = part_nfe;
+                }
+                Tensor x = concat(parts, 0);
+                std::vector<float> logits = classify(*clf, x, false).to_vector();
+                const int64_t k = clf->config().num_classes;
+                std::vector<int64_t> hist(k, 0);
+                int64_t correct = 0;
+                for (int64_t i = 0; i < n; ++i) {
+                    const float* row = &logits[i * k];
+                    const int64_t pred = std::max_element(row, row + k) - row;
+                    ++hist[pred];
+                    if (classes > 0) correct += pred == labels[i];
+                }
+                const double acc = classes > 0 ? double(correct) / n : -1.0;
+                const double fd = frechet_distance(classify(*clf, x, true), test_feat.slice(0, 0, std::min<int64_t>(n, test_feat.size(0))));
+                out << nlohmann::json{{"model", m.label()}, {"path", m.path}, {"method", method.method},
+                                      {"steps", method.steps}, {"cfg_scale", w}, {"nfe", nfe}, {"accuracy", acc},
+                                      {"frechet", fd}, {"frechet_floor", floor}, {"histogram", hist}, {"samples", n}}.dump()
+                    << "\n";
+                std::string h;
+                for (int64_t c : hist) h += std::to_string(c) + " ";
+                std::printf("%-16s %-10s %6.2f %6lld %9.4f %9.3f  %s\n", m.label().c_str(), method_label(method).c_str(), w,
+                            static_cast<long long>(nfe), acc, fd, h.c_str());
+                char name[96];
+                std::snprintf(name, sizeof name, "samples_%s%d_cfg%.2g.png", method.method.c_str(), method.steps, w);
+                io::write_image_grid_png((fs::path(f.output) / name).string(), x.slice(0, 0, std::min<int64_t>(n, 100)),
+                                         classes > 0 ? static_cast<int>(classes) : 10, 2, 2,
+                                         {{"model", m.path}, {"solver", method.method}, {"steps", std::to_string(method.steps)},
+                                          {"guidance", fmt("%.3g", w)}, {"seed", std::to_string(f.seed)}});
+            }
+        }
+    }
+    std::printf("wrote %s\n", jsonl.c_str());
+    return 0;
+}
+
+int run_eval(const EvalFlags& f, const CLI::App* cmd) {
     std::vector<SamplingFlags> methods;
     std::string rest = f.methods;
     for (size_t pos = 0; pos <= rest.size();) {
@@ -121,6 +252,10 @@ int run_eval(const EvalFlags& f) {
     if (methods.empty()) throw BadInput("--methods lists no sampler");
     std::vector<LoadedModel> models;
     for (const std::string& path : f.models) models.push_back(load_model(path));
+    if (models[0].is_image) {
+        if (cmd->count("--methods") == 0) methods = {parse_method("euler:10"), parse_method("euler:20")};
+        return run_eval_images(f, models, methods, cmd->count("--num-samples") ? f.num_samples : 1000);
+    }
     fs::create_directories(f.output);
     const std::string jsonl = (fs::path(f.output) / "eval.jsonl").string();
     std::ofstream out(jsonl);
@@ -137,7 +272,7 @@ int run_eval(const EvalFlags& f) {
         io::XYSeries s{m.label(), {}, {}, io::palette(mi)};
         for (const SamplingFlags& method : methods) {
             int64_t nfe = 0;
-            Tensor x = sample_model(*m.model, f.num_samples, f.seed, method, &nfe);
+            Tensor x = sample_model(*m.model, m.sample_shape, f.num_samples, f.seed, method, &nfe);
             Generator proj(f.seed, 4);
             const int64_t n = std::min(x.size(0), data.size(0));
             const double sw = sliced_wasserstein(x.slice(0, 0, n), data.slice(0, 0, n), proj);
@@ -159,7 +294,7 @@ int run_eval(const EvalFlags& f) {
         // straightness along Euler-100 trajectories of 2000 samples
         std::vector<Tensor> traj;
         SamplingFlags euler100{"euler", 100, 1e-5, 1e-5};
-        sample_model(*m.model, std::min<int64_t>(2000, f.num_samples), f.seed + 1, euler100, nullptr, &traj);
+        sample_model(*m.model, m.sample_shape, std::min<int64_t>(2000, f.num_samples), f.seed + 1, euler100, nullptr, &traj);
         std::vector<float> times;
         for (size_t i = 0; i < traj.size(); ++i) times.push_back(static_cast<float>(i) / (traj.size() - 1));
         const double straight = straightness(traj, times);
@@ -188,12 +323,15 @@ std::function<int()> add_sample_commands(CLI::App& app) {
     CLI::App* sample = app.add_subcommand("sample", "Sample a trained model; write a PNG beside the data or a CSV");
     sample->add_option("--model", sf->model, "Checkpoint written by train, reflow or distill")->required();
     sample->add_option("-o,--output", sf->output, "Output file: .png (picture) or .csv (points)")->capture_default_str();
-    sample->add_option("--num-samples", sf->num_samples, "Number of samples")->capture_default_str()->check(positive());
+    sample->add_option("-n,--num-samples", sf->num_samples, "Number of samples")->capture_default_str()->check(positive());
     sample->add_option("--seed", sf->seed, "Seed of the starting noise")->capture_default_str();
     sample->add_option("--trajectories", sf->trajectories, "Also draw the sampling paths into this PNG");
     sample->add_option("--dataset", sf->dataset, "Reference data for the picture (default: the training data)");
     sample->add_flag("--no-ema", sf->no_ema, "Use the raw weights even if the checkpoint has an EMA");
-    add_sampling_flags(sample, sf->sampling, "ODE solver (a distilled model defaults to Euler with its k steps)");
+    add_sampling_flags(sample, sf->sampling, "ODE solver (a distilled model defaults to Euler with its k steps)", true);
+    sample->add_option("--class", sf->image_class, "Images: the class to sample (-1 = every class in turn)")->capture_default_str();
+    sample->add_option("--cfg-scale", sf->cfg_scale, "Images: guidance w in v_u + w (v_c - v_u)")->capture_default_str();
+    sample->add_option("--save-each", sf->save_each, "Images: also write each image into this folder");
 
     CLI::App* eval = app.add_subcommand("eval", "Evaluate models at several samplers and step counts (JSONL, plots)");
     eval->add_option("--model", ef->models, "Checkpoints to evaluate (repeat the flag)")->required();
@@ -203,9 +341,12 @@ std::function<int()> add_sample_commands(CLI::App& app) {
     eval->add_option("--w2-points", ef->w2_points, "Points for the exact W2 (assignment, O(n^3))")->capture_default_str();
     eval->add_option("--seed", ef->seed, "Seed of noise, reference data and projections")->capture_default_str();
     eval->add_option("--dataset", ef->dataset, "Reference data (default: the first model's training data)");
+    eval->add_option("--classifier", ef->classifier, "Images: classifier from `rflow train-classifier`");
+    eval->add_option("--cfg-scales", ef->cfg_scales, "Images: guidance scales to evaluate")->capture_default_str();
+    eval->add_option("--data-dir", ef->data_dir, "Images: Fashion-MNIST test set folder")->capture_default_str();
     return [=]() -> int {
         if (sample->parsed()) return run_sample(*sf, sample);
-        if (eval->parsed()) return run_eval(*ef);
+        if (eval->parsed()) return run_eval(*ef, eval);
         return -1;
     };
 }

@@ -113,7 +113,7 @@ trainers::Pairs obtain_pairs(const PairFlags& p, LoadedModel& teacher, const std
     };
     Generator g(seed, 5);
     as_input([&] { return samplers::make_sampler(p.sampling.method); });
-    trainers::Pairs pairs = trainers::generate_pairs(velocity_of(*teacher.model), {teacher.model->config().data_dim},
+    trainers::Pairs pairs = trainers::generate_pairs(velocity_of(*teacher.model), teacher.sample_shape,
                                                      p.count, g, o);
     bar.finish();
     pairs.metadata.emplace_back("teacher", teacher.path);
@@ -186,7 +186,7 @@ int run_training(const TrainFlags& f, trainers::PairSource pairs, nn::VelocityML
         trainer->ema()->copy_to(params);
     }
     int64_t nfe = 0;
-    Tensor samples = sample_model(model, f.num_samples, f.train.seed + 1, picture, &nfe);
+    Tensor samples = sample_model(model, {model.config().data_dim}, f.num_samples, f.train.seed + 1, picture, &nfe);
     Tensor data = reference_points(f.data, f.num_samples, f.train.seed + 1);
     Generator proj(f.train.seed + 1, 4);
     const int64_t n = std::min(samples.size(0), data.size(0));
@@ -222,7 +222,7 @@ void inherit_from_teacher(TrainFlags& f, const LoadedModel& teacher, const CLI::
         f.data.dataset = teacher.dataset();
         if (teacher.config.contains("data_csv")) f.data.csv = teacher.config["data_csv"].get<std::string>();
     }
-    f.model = teacher.model->config();
+    f.model = teacher.mlp().config();
 }
 
 }  // namespace
@@ -272,6 +272,7 @@ std::function<int()> add_train_commands(CLI::App& app) {
             const bool is_distill = cmd == distill;
             LoadedModel teacher = load_model(p->model);
             inherit_from_teacher(*f, teacher, cmd);
+            teacher.mlp();  // reflow and distill work on point models
             trainers::Pairs pairs = obtain_pairs(*p, teacher, f->output, f->train.seed);
             Generator init(f->train.seed, 0);
             nn::VelocityMLP model(f->model, init);

@@ -24,6 +24,15 @@ void softmax(const Tensor& x, Tensor& out, bool log);
 void layer_norm(const Tensor& x, Tensor& out, float eps);
 void index_select(const Tensor& x, int64_t dim, const std::vector<int64_t>& index, Tensor& out);
 void index_add(Tensor& out, int64_t dim, const std::vector<int64_t>& index, const Tensor& src);
+void conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, const backend::ConvParams& p);
+void conv2d_input(const Tensor& y, const Tensor& w, const Tensor& b, Tensor& x, const backend::ConvParams& p);
+void conv2d_weight(const Tensor& x, const Tensor& y, Tensor& w, const backend::ConvParams& p);
+void group_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out, Tensor& mean, Tensor& rstd,
+                int64_t groups, float eps);
+void group_norm_backward(const Tensor& x, const Tensor& weight, const Tensor& mean, const Tensor& rstd,
+                         const Tensor& grad, Tensor& dx, Tensor& dweight, Tensor& dbias, int64_t groups);
+void upsample_nearest2d(const Tensor& x, Tensor& out, int64_t sh, int64_t sw);
+void sum_pool2d(const Tensor& x, Tensor& out, int64_t kh, int64_t kw);
 
 namespace {
 
@@ -92,6 +101,8 @@ const Backend& cpu() {
         cpu::alloc,   cpu::release, cpu::copy,   cpu::host_copy, cpu::host_copy, cpu::fill,
         cpu::uniform, cpu::normal,  cpu::unary,  cpu::binary,    cpu::where,     cpu::reduce,
         cpu::gemm,    cpu::softmax, cpu::layer_norm, cpu::index_select, cpu::index_add,
+        cpu::conv2d,  cpu::conv2d_input, cpu::conv2d_weight, cpu::group_norm, cpu::group_norm_backward,
+        cpu::upsample_nearest2d, cpu::sum_pool2d,
     };
     return table;
 }

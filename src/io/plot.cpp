@@ -122,7 +122,7 @@ void write_xy_png(const std::string& path, const std::string& title, const std::
     if (!(xhi > xlo)) { xlo -= 0.5; xhi += 0.5; }
     if (!(yhi > ylo)) { ylo -= 0.5; yhi += 0.5; }
     if (!log_y) ylo = std::min(ylo, 0.0);
-    const int left = 70, right = 170, top = 34, bottom = 44;
+    const int left = 70, right = 170, top = 52, bottom = 44;
     cv::Mat img(height, width, CV_8UC3, cv::Scalar(255, 255, 255));
     cv::rectangle(img, {left, top}, {width - right, height - bottom}, cv::Scalar(200, 200, 200));
     auto px = [&](double x, double y) {

@@ -19,10 +19,21 @@ namespace rflow::trainers {
 
 /// Draws n data points x1 from the generator.
 using DataSource = std::function<Tensor(int64_t n, Generator& gen)>;
+/// One training batch: x0 at t = 0 (noise), x1 at t = 1 (data), and class labels of x1 for
+/// class-conditional models (empty when unconditional).
+struct TrainingBatch {
+    Tensor x0, x1;
+    std::vector<int64_t> labels;
+};
+
 /// Draws n training pairs (x0 at t = 0, x1 at t = 1).
-using PairSource = std::function<std::pair<Tensor, Tensor>(int64_t n, Generator& gen)>;
+using PairSource = std::function<TrainingBatch(int64_t n, Generator& gen)>;
+/// Draws n labelled data points (x1 and its labels), e.g. images with their classes.
+using LabeledDataSource = std::function<std::pair<Tensor, std::vector<int64_t>>(int64_t n, Generator& gen)>;
 
 RFLOW_API PairSource independent_coupling(DataSource data);
+/// Independent coupling that keeps the data's labels (class-conditional training).
+RFLOW_API PairSource labeled_coupling(LabeledDataSource data);
 RFLOW_API PairSource ot_coupling(DataSource data);
 /// By name: "independent" or "ot".
 RFLOW_API PairSource make_coupling(const std::string& name, DataSource data);

@@ -34,6 +34,7 @@ struct FlowMatchingConfig {
     std::string time_sampler = "uniform";
     TimeSamplerOptions time_options;
     float ema_decay = 0.f;              ///< 0 = no EMA of the weights
+    float label_dropout = 0.f;          ///< class-conditional: P(label -> null label), for CFG
 };
 
 /// What the progress callback sees after each step; return false to stop early.
@@ -82,6 +83,7 @@ private:
 };
 
 /// The flow-matching loss for one batch (exposed for tests and custom loops).
-RFLOW_API Tensor flow_matching_loss(nn::VelocityModel& model, const Tensor& x0, const Tensor& x1, const Tensor& t);
+RFLOW_API Tensor flow_matching_loss(nn::VelocityModel& model, const Tensor& x0, const Tensor& x1, const Tensor& t,
+                                    const std::vector<int64_t>& labels = {});
 
 }  // namespace rflow::trainers

@@ -1,0 +1,346 @@
+// `rflow train-images`: trains a (class-conditional) U-Net velocity field by flow matching on
+// Fashion-MNIST or an image folder. Writes into -o/--output: checkpoint.safetensors (model, Adam,
+// EMA, RNG, step, config), metrics.jsonl, loss.png and samples.png, a grid sampled from the EMA
+// weights every --sample-every steps (one row per class when class-conditional).
+#include "image_commands.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "cli_common.hpp"
+#include "progress.hpp"
+#include "rflow/autograd.hpp"
+#include "rflow/data/idx.hpp"
+#include "rflow/data/image_folder.hpp"
+#include "rflow/io/checkpoint.hpp"
+#include "rflow/io/image.hpp"
+#include "rflow/io/plot.hpp"
+#include "rflow/loss.hpp"
+#include "rflow/ops.hpp"
+#include "rflow/optim/adam.hpp"
+#include "rflow/trainers/flow_matching.hpp"
+
+namespace rflow::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct ImageTrainFlags {
+    std::string dataset = "fashion-mnist";
+    std::string data_dir = "/usr/share/datasets/fashion-mnist";
+    std::string image_folder;
+    int image_size = 32;
+    int channels = 3;
+    bool unconditional = false;
+    bool flip = false;
+    nn::UNetConfig unet;
+    trainers::FlowMatchingConfig train;
+    float lr = 5e-4f;
+    std::string output = "out/images";
+    int64_t checkpoint_every = 500;
+    int64_t sample_every = 500;
+    int64_t log_every = 50;
+    bool resume = false;
+    int threads = 0;
+    float cfg_scale = 2.f;
+    SamplingFlags sampling{"euler", 20, 1e-5, 1e-5};
+};
+
+struct ImageData {
+    Tensor images;
+    std::vector<int64_t> labels;
+    std::vector<std::string> class_names;
+    std::string name;
+};
+
+ImageData load_data(const ImageTrainFlags& f) {
+    ImageData d;
+    if (!f.image_folder.empty()) {
+        data::ImageFolder folder = as_input([&] {
+            return data::load_image_folder(f.image_folder, f.image_size, f.channels, !f.unconditional);
+        });
+        d = {folder.images, folder.labels, folder.class_names, f.image_folder};
+    } else {
+        if (f.dataset != "fashion-mnist") throw BadInput("--dataset: only fashion-mnist (or --image-folder DIR)");
+        data::MnistSplit s = as_input([&] { return data::load_fashion_mnist(f.data_dir, true); });
+        d = {s.images, s.labels, data::fashion_mnist_class_names(), "fashion-mnist"};
+    }
+    if (f.unconditional) d.class_names.clear();
+    return d;
+}
+
+// Random images (with replacement) and their labels, drawn from the trainer's generator, with an
+// optional horizontal flip per image: the whole data stream lives in the checkpointed RNG.
+trainers::LabeledDataSource image_source(const ImageData& d, bool flip, bool labelled) {
+    return [images = d.images, labels = d.labels, flip, labelled](int64_t n, Generator& g) {
+        std::vector<int64_t> idx(n);
+        g.randint(idx.data(), n, 0, images.size(0));
+        NoGradGuard ng;
+        Tensor x = index_select(images, 0, idx).contiguous();
+        if (flip) {
+            std::vector<float> u(n);
+            g.uniform(u.data(), n);
+            const int64_t c = x.size(1), h = x.size(2), w = x.size(3);
+            float* p = x.data();
+            for (int64_t i = 0; i < n; ++i) {
+                if (u[i] >= 0.5f) continue;
+                for (int64_t r = 0; r < c * h; ++r) std::reverse(p + (i * c * h + r) * w, p + (i * c * h + r + 1) * w);
+            }
+        }
+        std::vector<int64_t> lab;
+        if (labelled)
+            for (int64_t i : idx) lab.push_back(labels[i]);
+        return std::make_pair(x, lab);
+    };
+}
+
+// A grid of samples: one row per class (10 images each) when class-conditional, else 8 x 8.
+void write_samples(nn::UNet& model, const ImageTrainFlags& f, const std::string& path, int64_t step, uint64_t seed) {
+    const int64_t classes = model.num_classes();
+    std::vector<int64_t> labels;
+    int64_t n = 64;
+    int columns = 8;
+    if (classes > 0) {
+        const int64_t per = 10;
+        for (int64_t c = 0; c < classes; ++c) labels.insert(labels.end(), per, c);
+        n = classes * per;
+        columns = static_cast<int>(per);
+    }
+    int64_t nfe = 0;
+    Tensor x = sample_model(model, {model.config().in_channels, model.config().image_size, model.config().image_size}, n,
+                            seed, f.sampling, &nfe, nullptr, labels, f.cfg_scale);
+    io::write_image_grid_png(path, clamp(x, -1.f, 1.f), columns, 2, 2,
+                             {{"model", f.output}, {"step", std::to_string(step)}, {"seed", std::to_string(seed)},
+                              {"solver", f.sampling.method}, {"steps", std::to_string(f.sampling.steps)},
+                              {"guidance", classes > 0 ? fmt("%.2f", f.cfg_scale) : "none"}});
+}
+
+int run_train_images(ImageTrainFlags f) {
+    if (f.threads > 0) set_num_threads(f.threads);
+    ImageData d = load_data(f);
+    f.unet.in_channels = d.images.size(1);
+    f.unet.image_size = d.images.size(2);
+    f.unet.num_classes = static_cast<int64_t>(d.class_names.size());
+    Generator init(f.train.seed, 0);
+    nn::UNet model = as_input([&] { return nn::UNet(f.unet, init); });
+    optim::AdamOptions adam;
+    adam.lr = f.lr;
+    optim::Adam opt(model.parameters(), adam);
+    if (f.unet.num_classes == 0) f.train.label_dropout = 0.f;
+    auto trainer = as_input([&] {
+        return std::make_unique<trainers::FlowMatchingTrainer>(
+            model, opt, trainers::labeled_coupling(image_source(d, f.flip, f.unet.num_classes > 0)), f.train);
+    });
+    nlohmann::json config = {{"model_config", model_config_json(f.unet)}, {"label", "U-Net flow"}, {"kind", "flow"},
+                             {"dataset", d.name},  {"class_names", d.class_names}, {"lr", f.lr},
+                             {"batch_size", f.train.batch}, {"steps", f.train.steps}, {"seed", f.train.seed},
+                             {"label_dropout", f.train.label_dropout}, {"ema", f.train.ema_decay}};
+    fs::create_directories(f.output);
+    const std::string ckpt = (fs::path(f.output) / "checkpoint.safetensors").string();
+    const std::string metrics_path = (fs::path(f.output) / "metrics.jsonl").string();
+    const std::string grid = (fs::path(f.output) / "samples.png").string();
+    if (f.resume && fs::exists(ckpt)) {
+        io::Checkpoint c = as_input([&] { return io::load_checkpoint(ckpt); });
+        as_input([&] {
+            trainer->restore(c);
+            return 0;
+        });
+        std::fprintf(stderr, "resumed from %s at step %lld\n", ckpt.c_str(), static_cast<long long>(c.step));
+    }
+    std::ofstream metrics(metrics_path, f.resume ? std::ios::app : std::ios::trunc);
+    if (!metrics) throw Error("cannot write " + metrics_path);
+    std::fprintf(stderr, "training a U-Net flow on %s (%lld images %lldx%lld, %lld classes): %lld parameters, %lld steps, batch %lld\n",
+                 d.name.c_str(), static_cast<long long>(d.images.size(0)), static_cast<long long>(f.unet.image_size),
+                 static_cast<long long>(f.unet.image_size), static_cast<long long>(f.unet.num_classes),
+                 static_cast<long long>(model.num_parameters()), static_cast<long long>(f.train.steps),
+                 static_cast<long long>(f.train.batch));
+    // samples come from the EMA weights: swap them in, sample, swap the raw weights back
+    auto sample_now = [&](int64_t step) {
+        std::vector<Tensor> params = model.parameters();
+        std::vector<Tensor> saved;
+        if (trainer->ema()) {
+            NoGradGuard ng;
+            for (const Tensor& p : params) saved.push_back(p.detach().clone());
+            trainer->ema()->copy_to(params);
+        }
+        write_samples(model, f, grid, step, f.train.seed + 1);
+        if (!saved.empty()) {
+            NoGradGuard ng;
+            for (size_t i = 0; i < params.size(); ++i) params[i].copy_(saved[i]);
+        }
+    };
+    Progress bar("train-images", f.train.steps, f.log_every);
+    double window = 0;
+    int64_t window_n = 0;
+    trainer->train([&](const trainers::TrainProgress& p) {
+        window += p.loss;
+        ++window_n;
+        bar.update(p.step, p.elapsed_s, "loss " + fmt("%.4f", p.loss));
+        if (p.step % f.log_every == 0 || p.step == p.total) {
+            metrics << nlohmann::json{{"step", p.step}, {"loss", window / window_n}, {"elapsed_s", p.elapsed_s}}.dump()
+                    << "\n" << std::flush;
+            window = 0;
+            window_n = 0;
+        }
+        if (f.checkpoint_every > 0 && p.step % f.checkpoint_every == 0 && p.step != p.total)
+            io::save_checkpoint(ckpt, trainer->checkpoint(config.dump()));
+        if (f.sample_every > 0 && p.step % f.sample_every == 0 && p.step != p.total) sample_now(p.step);
+        return true;
+    });
+    bar.finish();
+    io::save_checkpoint(ckpt, trainer->checkpoint(config.dump()));
+    sample_now(trainer->steps_done());
+    if (!trainer->losses().empty())
+        io::write_curve_png((fs::path(f.output) / "loss.png").string(), "U-Net flow-matching loss", trainer->losses());
+    std::printf("wrote %s, %s, %s\n", ckpt.c_str(), grid.c_str(), metrics_path.c_str());
+    return 0;
+}
+
+struct ClassifierFlags {
+    std::string data_dir = "/usr/share/datasets/fashion-mnist";
+    int64_t steps = 1500;
+    int64_t batch = 128;
+    float lr = 1e-3f;
+    uint64_t seed = 0;
+    std::string output = "out/classifier";
+    int threads = 0;
+};
+
+// Trains the evaluation classifier on Fashion-MNIST and reports its test accuracy.
+int run_train_classifier(const ClassifierFlags& f) {
+    if (f.threads > 0) set_num_threads(f.threads);
+    data::MnistSplit train = as_input([&] { return data::load_fashion_mnist(f.data_dir, true); });
+    data::MnistSplit test = as_input([&] { return data::load_fashion_mnist(f.data_dir, false); });
+    nn::ClassifierConfig cc;
+    Generator g(f.seed, 0), batches(f.seed, 1);
+    nn::Classifier model(cc, g);
+    optim::AdamOptions ao;
+    ao.lr = f.lr;
+    optim::Adam opt(model.parameters(), ao);
+    fs::create_directories(f.output);
+    Progress bar("train-classifier", f.steps, 100);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t step = 1; step <= f.steps; ++step) {
+        std::vector<int64_t> idx(f.batch);
+        batches.randint(idx.data(), f.batch, 0, train.images.size(0));
+        std::vector<int64_t> labels;
+        for (int64_t i : idx) labels.push_back(train.labels[i]);
+        opt.zero_grad();
+        Tensor loss = cross_entropy(model.forward(index_select(train.images, 0, idx)), labels);
+        const float value = loss.item();
+        if (!std::isfinite(value)) throw Error("non-finite classifier loss at step " + std::to_string(step));
+        loss.backward();
+        opt.step();
+        bar.update(step, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                   "loss " + fmt("%.4f", value));
+    }
+    bar.finish();
+    model.eval();
+    Tensor logits = classify(model, test.images, false);
+    std::vector<float> l = logits.to_vector();
+    int64_t correct = 0;
+    for (int64_t i = 0; i < test.images.size(0); ++i) {
+        const float* row = &l[i * cc.num_classes];
+        correct += std::max_element(row, row + cc.num_classes) - row == test.labels[i];
+    }
+    const double acc = double(correct) / test.images.size(0);
+    nlohmann::json config = {{"classifier_config", {{"in_channels", cc.in_channels}, {"image_size", cc.image_size},
+                                                    {"num_classes", cc.num_classes}, {"width", cc.width},
+                                                    {"features", cc.features}}},
+                             {"dataset", "fashion-mnist"}, {"test_accuracy", acc}, {"steps", f.steps}};
+    io::Checkpoint c;
+    c.model = model.state_dict();
+    c.config = config.dump();
+    c.step = f.steps;
+    const std::string path = (fs::path(f.output) / "classifier.safetensors").string();
+    io::save_checkpoint(path, c);
+    std::printf("test accuracy %.4f (%lld / %lld)\nwrote %s\n", acc, static_cast<long long>(correct),
+                static_cast<long long>(test.images.size(0)), path.c_str());
+    return 0;
+}
+
+std::vector<int64_t> parse_list(const std::string& s, const char* flag) {
+    std::vector<int64_t> out;
+    size_t pos = 0;
+    while (pos <= s.size()) {
+        const size_t comma = s.find(',', pos);
+        const std::string item = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        try {
+            if (!item.empty()) out.push_back(std::stoll(item));
+        } catch (const std::exception&) {
+            throw BadInput(std::string(flag) + ": cannot read '" + item + "' in '" + s + "'");
+        }
+        if (comma == std::string::npos) break;
+        pos = comma + 1;
+    }
+    return out;
+}
+
+}  // namespace
+
+std::function<int()> add_image_commands(CLI::App& app) {
+    auto f = std::make_shared<ImageTrainFlags>();
+    auto mults = std::make_shared<std::string>("1,2,2");
+    auto attn = std::make_shared<std::string>("2");
+    f->train.batch = 128;
+    f->train.steps = 5000;
+    f->train.ema_decay = 0.999f;
+    f->train.label_dropout = 0.1f;
+    f->train.grad_clip = 1.f;
+    CLI::App* c = app.add_subcommand("train-images", "Train a U-Net flow on Fashion-MNIST or an image folder");
+    c->add_option("--dataset", f->dataset, "fashion-mnist (or use --image-folder)")->capture_default_str();
+    c->add_option("--data-dir", f->data_dir, "Where the Fashion-MNIST IDX files are")->capture_default_str();
+    c->add_option("--image-folder", f->image_folder, "Train on the images under this folder (sub-folders = classes)");
+    c->add_option("--image-size", f->image_size, "Image folder: side after resize and centre crop")->capture_default_str();
+    c->add_option("--channels", f->channels, "Image folder: 1 (grey) or 3 (RGB)")->capture_default_str();
+    c->add_flag("--unconditional", f->unconditional, "Ignore the class labels");
+    c->add_flag("--flip", f->flip, "Random horizontal flips");
+    c->add_option("--steps", f->train.steps, "Optimisation steps")->capture_default_str()->check(positive());
+    c->add_option("--batch-size", f->train.batch, "Batch size")->capture_default_str()->check(positive());
+    c->add_option("--lr", f->lr, "Adam learning rate")->capture_default_str()->check(positive());
+    c->add_option("--seed", f->train.seed, "Seed of initialisation, batches, noise and times")->capture_default_str();
+    c->add_option("--base-channels", f->unet.base_channels, "U-Net channels at full resolution")->capture_default_str();
+    c->add_option("--channel-mults", *mults, "Channel multiplier per level")->capture_default_str();
+    c->add_option("--res-blocks", f->unet.res_blocks, "Residual blocks per level")->capture_default_str();
+    c->add_option("--attention-levels", *attn, "Levels with self-attention (0 = full resolution)")->capture_default_str();
+    c->add_option("--heads", f->unet.heads, "Attention heads")->capture_default_str();
+    c->add_option("--dropout", f->unet.dropout, "Dropout in residual blocks")->capture_default_str();
+    c->add_option("--label-dropout", f->train.label_dropout, "P(label -> null) for classifier-free guidance")->capture_default_str();
+    c->add_option("--ema", f->train.ema_decay, "EMA decay (samples use the EMA)")->capture_default_str();
+    c->add_option("--grad-clip", f->train.grad_clip, "Clip the global gradient norm (0 = off)")->capture_default_str();
+    c->add_option("--time-sampling", f->train.time_sampler, "uniform or logit-normal")->capture_default_str();
+    c->add_option("-o,--output", f->output, "Directory for checkpoint, metrics and grids")->capture_default_str();
+    c->add_option("--checkpoint-every", f->checkpoint_every, "Steps between checkpoints")->capture_default_str();
+    c->add_option("--sample-every", f->sample_every, "Steps between sample grids (0 = only at the end)")->capture_default_str();
+    c->add_option("--log-every", f->log_every, "Steps between metrics lines")->capture_default_str()->check(positive());
+    c->add_option("--cfg-scale", f->cfg_scale, "Guidance of the sample grids")->capture_default_str();
+    c->add_option("--sampling-method", f->sampling.method, "ODE solver of the sample grids")->capture_default_str();
+    c->add_option("--sample-steps", f->sampling.steps, "Its steps")->capture_default_str();
+    c->add_option("--threads", f->threads, "CPU threads (0 = all cores)")->capture_default_str();
+    c->add_flag("--resume", f->resume, "Continue from <output>/checkpoint.safetensors");
+    auto cf = std::make_shared<ClassifierFlags>();
+    CLI::App* k = app.add_subcommand("train-classifier", "Train the Fashion-MNIST classifier used by image eval");
+    k->add_option("--data-dir", cf->data_dir, "Where the Fashion-MNIST IDX files are")->capture_default_str();
+    k->add_option("--steps", cf->steps, "Optimisation steps")->capture_default_str()->check(positive());
+    k->add_option("--batch-size", cf->batch, "Batch size")->capture_default_str()->check(positive());
+    k->add_option("--lr", cf->lr, "Adam learning rate")->capture_default_str()->check(positive());
+    k->add_option("--seed", cf->seed, "Seed")->capture_default_str();
+    k->add_option("-o,--output", cf->output, "Directory for classifier.safetensors")->capture_default_str();
+    k->add_option("--threads", cf->threads, "CPU threads (0 = all cores)")->capture_default_str();
+    return [=]() -> int {
+        if (k->parsed()) return run_train_classifier(*cf);
+        if (!c->parsed()) return -1;
+        ImageTrainFlags flags = *f;
+        flags.unet.channel_mults = parse_list(*mults, "--channel-mults");
+        flags.unet.attention_levels = parse_list(*attn, "--attention-levels");
+        return run_train_images(flags);
+    };
+}
+
+}  // namespace rflow::cli

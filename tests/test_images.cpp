@@ -1,0 +1,619 @@
+// Image data: IDX files (gzip and plain, every malformed case), the real Fashion-MNIST when
+// installed, image folders, shuffled/flipped batches with exact resume, and PNG grids with
+// embedded text.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <map>
+#include <set>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include <rflow/data/idx.hpp>
+#include <rflow/data/image_batches.hpp>
+#include <rflow/data/image_folder.hpp>
+#include <rflow/error.hpp>
+#include <rflow/io/image.hpp>
+#include <rflow/io/plot.hpp>
+#include <rflow/philox.hpp>
+
+using namespace rflow;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path temp_dir(const std::string& name) {
+    fs::path dir = fs::temp_directory_path() / ("rflow_test_images_" + std::to_string(getpid())) / name;
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    return dir;
+}
+
+// The message of the rflow::Error that f throws ("" when it throws nothing).
+std::string error_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+std::vector<uint8_t> idx_bytes(uint32_t magic, const std::vector<uint32_t>& dims, const std::vector<uint8_t>& data) {
+    std::vector<uint8_t> out;
+    auto be = [&](uint32_t v) {
+        for (int s = 24; s >= 0; s -= 8) out.push_back(uint8_t(v >> s));
+    };
+    be(magic);
+    for (uint32_t d : dims) be(d);
+    out.insert(out.end(), data.begin(), data.end());
+    return out;
+}
+
+void write_plain(const fs::path& p, const std::vector<uint8_t>& bytes) {
+    std::ofstream f(p, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+void write_gz(const fs::path& p, const std::vector<uint8_t>& bytes) {
+    gzFile f = gzopen(p.string().c_str(), "wb");
+    REQUIRE(f != nullptr);
+    if (!bytes.empty()) REQUIRE(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())) == int(bytes.size()));
+    REQUIRE(gzclose(f) == Z_OK);
+}
+
+std::vector<uint8_t> read_bytes(const fs::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), {});
+}
+
+float from_byte(int b) { return static_cast<float>(b) / 127.5f - 1.f; }
+int to_byte(float v) { return static_cast<int>(std::lround((v + 1.0) * 127.5)); }
+
+// An image [C, H, W] of given bytes per channel (solid colour) as [-1, 1] floats.
+Tensor solid(int64_t c, int64_t h, int64_t w, const std::vector<int>& bytes) {
+    std::vector<float> v(static_cast<size_t>(c * h * w));
+    for (int64_t k = 0; k < c; ++k)
+        for (int64_t i = 0; i < h * w; ++i) v[k * h * w + i] = from_byte(bytes[k]);
+    return Tensor::from_vector(v, {c, h, w});
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- IDX
+
+TEST_CASE("IDX images and labels round trip through gzip and plain files") {
+    const fs::path dir = temp_dir("idx");
+    std::vector<uint8_t> pixels(3 * 4 * 5);
+    for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = uint8_t((i * 37) % 256);
+    pixels[0] = 0;
+    pixels[1] = 255;
+    const std::vector<uint8_t> labels = {7, 0, 9};
+    for (bool gz : {true, false}) {
+        CAPTURE(gz);
+        const fs::path ip = dir / (gz ? "img.gz" : "img"), lp = dir / (gz ? "lab.gz" : "lab");
+        (gz ? write_gz : write_plain)(ip, idx_bytes(0x803, {3, 4, 5}, pixels));
+        (gz ? write_gz : write_plain)(lp, idx_bytes(0x801, {3}, labels));
+        const data::IdxImages im = data::read_idx_images(ip.string());
+        CHECK(im.images.shape() == Shape{3, 1, 4, 5});
+        CHECK(im.count == 3);
+        CHECK(im.height == 4);
+        CHECK(im.width == 5);
+        const std::vector<float> v = im.images.to_vector();
+        for (size_t i = 0; i < pixels.size(); ++i) REQUIRE(v[i] == from_byte(pixels[i]));
+        CHECK(v[0] == -1.f);
+        CHECK(v[1] == 1.f);
+        CHECK(data::read_idx_labels(lp.string()) == std::vector<int64_t>{7, 0, 9});
+    }
+}
+
+TEST_CASE("malformed IDX files give errors naming the file") {
+    const fs::path dir = temp_dir("idx_bad");
+    const std::vector<uint8_t> px(2 * 3 * 3, 17);
+    for (bool gz : {true, false}) {
+        CAPTURE(gz);
+        auto write = gz ? write_gz : write_plain;
+        const std::string sfx = gz ? ".gz" : "";
+
+        const std::string missing = (dir / ("missing" + sfx)).string();
+        std::string e = error_of([&] { data::read_idx_images(missing); });
+        CHECK(contains(e, missing));
+
+        const fs::path magic = dir / ("magic" + sfx);
+        write(magic, idx_bytes(0x801, {2}, {1, 2}));
+        e = error_of([&] { data::read_idx_images(magic.string()); });
+        CHECK(contains(e, magic.string()));
+        CHECK(contains(e, "magic"));
+        e = error_of([&] { data::read_idx_labels((dir / "x").string()); });
+        CHECK(contains(e, (dir / "x").string()));
+        write(magic, idx_bytes(0x803, {2, 3, 3}, px));
+        e = error_of([&] { data::read_idx_labels(magic.string()); });
+        CHECK(contains(e, magic.string()));
+        CHECK(contains(e, "magic"));
+
+        const fs::path trunc = dir / ("trunc" + sfx);
+        write(trunc, idx_bytes(0x803, {3, 3, 3}, px));  // header says 27 bytes, 18 follow
+        e = error_of([&] { data::read_idx_images(trunc.string()); });
+        CHECK(contains(e, trunc.string()));
+        CHECK(contains(e, "truncated"));
+        write(trunc, idx_bytes(0x801, {5}, {1, 2, 3}));
+        e = error_of([&] { data::read_idx_labels(trunc.string()); });
+        CHECK(contains(e, trunc.string()));
+        CHECK(contains(e, "truncated"));
+        write(trunc, {0, 0, 8, 3, 0, 0});  // header cut inside the dimensions
+        e = error_of([&] { data::read_idx_images(trunc.string()); });
+        CHECK(contains(e, trunc.string()));
+        CHECK(contains(e, "truncated"));
+        write(trunc, {0, 0});
+        e = error_of([&] { data::read_idx_images(trunc.string()); });
+        CHECK(contains(e, trunc.string()));
+        CHECK(contains(e, "short"));
+
+        const fs::path extra = dir / ("extra" + sfx);
+        std::vector<uint8_t> more = px;
+        more.push_back(1);
+        write(extra, idx_bytes(0x803, {2, 3, 3}, more));
+        e = error_of([&] { data::read_idx_images(extra.string()); });
+        CHECK(contains(e, extra.string()));
+        CHECK(contains(e, "after"));
+
+        const fs::path huge = dir / ("huge" + sfx);
+        write(huge, idx_bytes(0x803, {0xffffffffu, 0xffffffffu, 0xffffffffu}, px));
+        e = error_of([&] { data::read_idx_images(huge.string()); });
+        CHECK(contains(e, huge.string()));
+        CHECK(contains(e, "overflow"));
+        // Large but representable: refused as truncated without allocating the claimed size.
+        write(huge, idx_bytes(0x803, {0x7fffffffu, 0x7fffu, 0xffu}, px));
+        e = error_of([&] { data::read_idx_images(huge.string()); });
+        CHECK(contains(e, huge.string()));
+        CHECK(contains(e, "truncated"));
+    }
+    // A gzip stream cut short.
+    const fs::path cut = dir / "cut.gz";
+    std::vector<uint8_t> big(5000 * 28);
+    for (size_t i = 0; i < big.size(); ++i) big[i] = uint8_t(i * 7919 % 251);
+    write_gz(cut, idx_bytes(0x803, {5000, 28, 1}, big));
+    std::vector<uint8_t> bytes = read_bytes(cut);
+    bytes.resize(bytes.size() / 2);
+    write_plain(cut, bytes);
+    const std::string e = error_of([&] { data::read_idx_images(cut.string()); });
+    CHECK(contains(e, cut.string()));
+}
+
+TEST_CASE("load_fashion_mnist checks files and counts") {
+    const fs::path dir = temp_dir("fmnist");
+    std::string e = error_of([&] { data::load_fashion_mnist((dir / "nope").string()); });
+    CHECK(contains(e, (dir / "nope").string()));
+    e = error_of([&] { data::load_fashion_mnist(dir.string()); });
+    CHECK(contains(e, "train-images-idx3-ubyte"));
+
+    write_gz(dir / "train-images-idx3-ubyte.gz", idx_bytes(0x803, {3, 2, 2}, std::vector<uint8_t>(12, 255)));
+    write_gz(dir / "train-labels-idx1-ubyte.gz", idx_bytes(0x801, {2}, {1, 2}));
+    e = error_of([&] { data::load_fashion_mnist(dir.string()); });
+    CHECK(contains(e, (dir / "train-images-idx3-ubyte.gz").string()));
+    CHECK(contains(e, (dir / "train-labels-idx1-ubyte.gz").string()));
+    CHECK(contains(e, "disagree"));
+
+    write_plain(dir / "t10k-images-idx3-ubyte", idx_bytes(0x803, {2, 2, 2}, std::vector<uint8_t>(8, 0)));
+    write_plain(dir / "t10k-labels-idx1-ubyte", idx_bytes(0x801, {2}, {4, 5}));
+    const data::MnistSplit s = data::load_fashion_mnist(dir.string(), false);
+    CHECK(s.images.shape() == Shape{2, 1, 2, 2});
+    CHECK(s.labels == std::vector<int64_t>{4, 5});
+    CHECK(data::fashion_mnist_class_names().size() == 10);
+}
+
+TEST_CASE("the installed Fashion-MNIST loads") {
+    const std::string dir = "/usr/share/datasets/fashion-mnist";
+    if (!fs::is_directory(dir)) {
+        MESSAGE("skipped: " << dir << " is missing (apt install dataset-fashion-mnist)");
+        return;
+    }
+    for (bool train : {true, false}) {
+        CAPTURE(train);
+        const int64_t n = train ? 60000 : 10000;
+        const data::MnistSplit s = data::load_fashion_mnist(dir, train);
+        CHECK(s.images.shape() == Shape{n, 1, 28, 28});
+        REQUIRE(static_cast<int64_t>(s.labels.size()) == n);
+        std::vector<int64_t> count(10, 0);
+        for (int64_t l : s.labels) {
+            REQUIRE(l >= 0);
+            REQUIRE(l < 10);
+            ++count[l];
+        }
+        for (int64_t c : count) CHECK(c == n / 10);
+        const float* p = s.images.data();
+        const auto [lo, hi] = std::minmax_element(p, p + s.images.numel());
+        CHECK(*lo == -1.f);
+        CHECK(*hi == 1.f);
+        double mean = 0;
+        for (int64_t i = 0; i < s.images.numel(); ++i) mean += p[i];
+        mean /= double(s.images.numel());
+        CHECK(mean > -0.6);  // mostly dark background, but far from all -1 (mean byte ~73)
+        CHECK(mean < -0.3);
+    }
+}
+
+// ---------------------------------------------------------------- image folder
+
+TEST_CASE("image folders load with labels from sub-folders, resized and centre-cropped") {
+    if (!io::png_supported()) {
+        MESSAGE("skipped: built without OpenCV");
+        return;
+    }
+    const fs::path dir = temp_dir("folder");
+    fs::create_directories(dir / "dogs" / "puppies");
+    fs::create_directories(dir / "cats");
+    fs::create_directories(dir / ".hidden");
+    // cats/a.png: 8 x 12 (H x W), thirds of 4 columns in red, green, blue.
+    std::vector<float> v(3 * 8 * 12, -1.f);
+    for (int y = 0; y < 8; ++y)
+        for (int x = 0; x < 12; ++x) v[(x / 4) * 96 + y * 12 + x] = 1.f;
+    io::write_image_png((dir / "cats" / "a.png").string(), Tensor::from_vector(v, {3, 8, 12}));
+    io::write_image_png((dir / "dogs" / "b.PNG").string(), solid(3, 3, 2, {10, 200, 90}));  // enlarged
+    io::write_image_png((dir / "dogs" / "puppies" / "c.png").string(), solid(1, 4, 4, {60}));
+    io::write_image_png((dir / ".hidden" / "d.png").string(), solid(1, 4, 4, {0}));
+    io::write_image_png((dir / "cats" / ".e.png").string(), solid(1, 4, 4, {0}));
+    std::ofstream(dir / "cats" / "notes.txt") << "not an image";
+
+    const data::ImageFolder f = data::load_image_folder(dir.string(), 4);
+    CHECK(f.images.shape() == Shape{3, 3, 4, 4});
+    CHECK(f.class_names == std::vector<std::string>{"cats", "dogs"});
+    CHECK(f.labels == std::vector<int64_t>{0, 1, 1});
+    REQUIRE(f.paths.size() == 3);
+    CHECK(f.paths[0] == (dir / "cats" / "a.png").string());
+    CHECK(f.paths[1] == (dir / "dogs" / "b.PNG").string());
+    CHECK(f.paths[2] == (dir / "dogs" / "puppies" / "c.png").string());
+    const std::vector<float> x = f.images.to_vector();
+    // a.png shrinks by 2 to 4 x 6: columns red, red, green, green, blue, blue; the crop keeps 1..4.
+    const int expect_channel[4] = {0, 1, 1, 2};
+    for (int c = 0; c < 3; ++c)
+        for (int y = 0; y < 4; ++y)
+            for (int xx = 0; xx < 4; ++xx) {
+                CAPTURE(c);
+                CAPTURE(y);
+                CAPTURE(xx);
+                REQUIRE(x[c * 16 + y * 4 + xx] == (expect_channel[xx] == c ? 1.f : -1.f));
+            }
+    for (int i = 0; i < 16; ++i) {  // b.png: solid RGB colour survives enlarging, in RGB order
+        REQUIRE(x[48 + i] == from_byte(10));
+        REQUIRE(x[48 + 16 + i] == from_byte(200));
+        REQUIRE(x[48 + 32 + i] == from_byte(90));
+    }
+    for (int i = 0; i < 48; ++i) REQUIRE(x[96 + i] == from_byte(60));  // grey file read as RGB
+
+    const data::ImageFolder g = data::load_image_folder(dir.string(), 2, 1, false);
+    CHECK(g.images.shape() == Shape{3, 1, 2, 2});
+    CHECK(g.labels == std::vector<int64_t>{0, 0, 0});
+    CHECK(g.class_names.empty());
+    const std::vector<float> gv = g.images.to_vector();
+    // grey of (10, 200, 90): 0.299 R + 0.587 G + 0.114 B = 130.4
+    CHECK(std::abs(to_byte(gv[4]) - 130) <= 1);
+
+    // Errors: an undecodable file (named), an image outside any class folder, empty and missing folders.
+    std::ofstream(dir / "dogs" / "broken.jpg") << "this is not a JPEG";
+    std::string e = error_of([&] { data::load_image_folder(dir.string(), 4); });
+    CHECK(contains(e, (dir / "dogs" / "broken.jpg").string()));
+    fs::remove(dir / "dogs" / "broken.jpg");
+    io::write_image_png((dir / "root.png").string(), solid(1, 2, 2, {0}));
+    e = error_of([&] { data::load_image_folder(dir.string(), 4); });
+    CHECK(contains(e, (dir / "root.png").string()));
+    CHECK(data::load_image_folder(dir.string(), 4, 3, false).images.size(0) == 4);
+    const fs::path empty = temp_dir("folder_empty");
+    fs::create_directories(empty / "cls");
+    std::ofstream(empty / "cls" / "x.txt") << "text";
+    e = error_of([&] { data::load_image_folder(empty.string(), 4); });
+    CHECK(contains(e, empty.string()));
+    CHECK(contains(e, "no image"));
+    e = error_of([&] { data::load_image_folder((empty / "nope").string(), 4); });
+    CHECK(contains(e, (empty / "nope").string()));
+    CHECK_THROWS_AS(data::load_image_folder(dir.string(), 0), Error);
+    CHECK_THROWS_AS(data::load_image_folder(dir.string(), 4, 2), Error);
+}
+
+// ---------------------------------------------------------------- batches
+
+namespace {
+
+// N images [1, 2, 3] whose pixel (y, x) of sample i is 100 i + 10 y + x; label 2 i.
+std::pair<Tensor, std::vector<int64_t>> indexed_dataset(int64_t n) {
+    std::vector<float> v(static_cast<size_t>(n * 6));
+    std::vector<int64_t> labels(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+        labels[i] = 2 * i;
+        for (int y = 0; y < 2; ++y)
+            for (int x = 0; x < 3; ++x) v[i * 6 + y * 3 + x] = float(100 * i + 10 * y + x);
+    }
+    return {Tensor::from_vector(v, {n, 1, 2, 3}), labels};
+}
+
+// Checks that the batch's pixels and labels are those of its indices, mirrored where flagged.
+void check_batch_content(const data::ImageBatch& b) {
+    const int64_t m = static_cast<int64_t>(b.indices.size());
+    REQUIRE(b.x.shape() == Shape{m, 1, 2, 3});
+    REQUIRE(b.labels.size() == b.indices.size());
+    REQUIRE(b.flipped.size() == b.indices.size());
+    const std::vector<float> v = b.x.to_vector();
+    for (int64_t k = 0; k < m; ++k) {
+        REQUIRE(b.labels[k] == 2 * b.indices[k]);
+        for (int y = 0; y < 2; ++y)
+            for (int x = 0; x < 3; ++x) {
+                const int sx = b.flipped[k] ? 2 - x : x;
+                REQUIRE(v[k * 6 + y * 3 + x] == float(100 * b.indices[k] + 10 * y + sx));
+            }
+    }
+}
+
+bool same_batch(const data::ImageBatch& a, const data::ImageBatch& b) {
+    return a.indices == b.indices && a.flipped == b.flipped && a.labels == b.labels && a.epoch == b.epoch &&
+           a.x.to_vector() == b.x.to_vector();
+}
+
+}  // namespace
+
+TEST_CASE("ImageBatches visits every sample once per epoch, reproducibly") {
+    auto [images, labels] = indexed_dataset(10);
+    data::ImageBatchesOptions opt;
+    opt.batch_size = 4;
+    data::ImageBatches a(images, labels, Generator(42), opt), b(images, labels, Generator(42), opt);
+    CHECK(a.batches_per_epoch() == 3);
+    std::vector<std::vector<int64_t>> orders;
+    for (int epoch = 0; epoch < 4; ++epoch) {
+        std::vector<int64_t> seen;
+        for (int64_t expect : {4, 4, 2}) {
+            const data::ImageBatch x = a.next(), y = b.next();
+            CHECK(x.epoch == epoch);
+            CHECK(static_cast<int64_t>(x.indices.size()) == expect);
+            CHECK(same_batch(x, y));
+            check_batch_content(x);
+            CHECK(std::all_of(x.flipped.begin(), x.flipped.end(), [](uint8_t f) { return f == 0; }));
+            seen.insert(seen.end(), x.indices.begin(), x.indices.end());
+        }
+        std::vector<int64_t> sorted = seen;
+        std::sort(sorted.begin(), sorted.end());
+        std::vector<int64_t> all(10);
+        for (int64_t i = 0; i < 10; ++i) all[i] = i;
+        CHECK(sorted == all);
+        orders.push_back(seen);
+    }
+    CHECK(std::set<std::vector<int64_t>>(orders.begin(), orders.end()).size() == orders.size());
+    data::ImageBatches c(images, labels, Generator(43), opt);
+    CHECK(c.next().indices != orders[0]);
+
+    opt.drop_last = true;
+    data::ImageBatches d(images, labels, Generator(42), opt);
+    CHECK(d.batches_per_epoch() == 2);
+    CHECK(d.next().indices == std::vector<int64_t>(orders[0].begin(), orders[0].begin() + 4));
+    CHECK(d.next().epoch == 0);
+    const data::ImageBatch third = d.next();
+    CHECK(third.epoch == 1);
+    CHECK(third.indices.size() == 4);
+
+    data::ImageBatches unlabeled(images, {}, Generator(42), opt);
+    CHECK(unlabeled.next().labels.empty());
+    opt.batch_size = 11;
+    CHECK_THROWS_AS(data::ImageBatches(images, labels, Generator(1), opt), Error);
+    opt.batch_size = 0;
+    CHECK_THROWS_AS(data::ImageBatches(images, labels, Generator(1), opt), Error);
+    opt.batch_size = 2;
+    CHECK_THROWS_AS(data::ImageBatches(images, std::vector<int64_t>(3), Generator(1), opt), Error);
+}
+
+TEST_CASE("ImageBatches flips mirror exactly the flagged samples, about half of them") {
+    auto [images, labels] = indexed_dataset(1000);
+    data::ImageBatchesOptions opt;
+    opt.batch_size = 64;
+    opt.random_flip = true;
+    data::ImageBatches a(images, labels, Generator(7), opt);
+    opt.random_flip = false;
+    data::ImageBatches plain(images, labels, Generator(7), opt);
+    int64_t flips = 0, total = 0;
+    std::vector<int> flipped_first(1000, -1);
+    for (int64_t k = 0; k < a.batches_per_epoch() * 2; ++k) {
+        const data::ImageBatch b = a.next(), p = plain.next();
+        check_batch_content(b);
+        CHECK(b.indices == p.indices);  // flips do not change the order
+        for (size_t i = 0; i < b.flipped.size(); ++i) {
+            flips += b.flipped[i];
+            ++total;
+            if (b.epoch == 0) flipped_first[b.indices[i]] = b.flipped[i];
+        }
+    }
+    CHECK(total == 2000);
+    CHECK(flips > 900);  // binomial(2000, 1/2): 1000 +- 22
+    CHECK(flips < 1100);
+}
+
+TEST_CASE("ImageBatches state round trip resumes identically, across epoch boundaries") {
+    auto [images, labels] = indexed_dataset(23);
+    data::ImageBatchesOptions opt;
+    opt.batch_size = 5;
+    opt.random_flip = true;
+    for (int cut : {0, 2, 4, 5, 7}) {  // 5 batches per epoch: 4 and 5 sit at the epoch's end
+        CAPTURE(cut);
+        data::ImageBatches a(images, labels, Generator(99, 3), opt);
+        for (int k = 0; k < cut; ++k) a.next();
+        const data::ImageBatchesState s = a.state();
+        std::vector<data::ImageBatch> rest;
+        for (int k = 0; k < 12; ++k) rest.push_back(a.next());
+        data::ImageBatches b(images, labels, Generator(12345), opt);
+        b.next();
+        b.set_state(s);
+        CHECK(b.epoch() == s.epoch);
+        CHECK(b.position() == s.position);
+        for (int k = 0; k < 12; ++k) REQUIRE(same_batch(b.next(), rest[k]));
+    }
+    data::ImageBatches a(images, labels, Generator(1), opt);
+    auto [other, other_labels] = indexed_dataset(22);
+    data::ImageBatches b(other, other_labels, Generator(1), opt);
+    CHECK_THROWS_AS(b.set_state(a.state()), Error);
+}
+
+// ---------------------------------------------------------------- PNG files
+
+TEST_CASE("grid PNGs: size, layout, pixel mapping and embedded text") {
+    if (!io::png_supported()) {
+        MESSAGE("skipped: built without OpenCV");
+        return;
+    }
+    const fs::path dir = temp_dir("grid");
+    // 5 RGB images 2 x 3 with exact byte values.
+    const int64_t n = 5, c = 3, h = 2, w = 3;
+    std::vector<int> bytes(static_cast<size_t>(n * c * h * w));
+    Generator g(5);
+    std::vector<int64_t> r(bytes.size());
+    g.randint(r.data(), static_cast<int64_t>(r.size()), 0, 256);
+    std::vector<float> v(bytes.size());
+    for (size_t i = 0; i < bytes.size(); ++i) {
+        bytes[i] = static_cast<int>(r[i]);
+        v[i] = from_byte(bytes[i]);
+    }
+    const io::PngText text = {{"model", "fmnist.safetensors"}, {"seed", "7"}, {"solver", "rk4"},
+                              {"steps", "20"},                 {"guidance", "1.5"}, {"note", "caf\xc3\xa9 \xe2\x9c\x93"}};
+    const std::string path = (dir / "grid.png").string();
+    io::write_image_grid_png(path, Tensor::from_vector(v, {n, c, h, w}), 0, 1, 2, text);
+    // 3 columns (ceil sqrt 5), 2 rows, tiles 4 x 6, padding 1.
+    const Tensor img = io::read_image(path, 3);
+    REQUIRE(img.shape() == Shape{3, 2 * (4 + 1) + 1, 3 * (6 + 1) + 1});
+    const int64_t gh = img.size(1), gw = img.size(2);
+    const std::vector<float> px = img.to_vector();
+    std::vector<int> owner(static_cast<size_t>(gh * gw), -1);  // which image covers each pixel
+    for (int64_t i = 0; i < n; ++i) {
+        const int64_t y0 = 1 + (i / 3) * 5, x0 = 1 + (i % 3) * 7;
+        for (int64_t y = 0; y < 4; ++y)
+            for (int64_t x = 0; x < 6; ++x) {
+                owner[(y0 + y) * gw + x0 + x] = static_cast<int>(i);
+                for (int64_t k = 0; k < c; ++k)
+                    REQUIRE(px[(k * gh + y0 + y) * gw + x0 + x] == from_byte(bytes[((i * c + k) * h + y / 2) * w + x / 2]));
+            }
+    }
+    for (int64_t p = 0; p < gh * gw; ++p)  // padding and the empty sixth cell are white
+        if (owner[p] < 0)
+            for (int64_t k = 0; k < c; ++k) REQUIRE(px[k * gh * gw + p] == 1.f);
+    CHECK(io::read_png_text(path) == text);
+    const std::vector<uint8_t> file = read_bytes(path);
+    CHECK(std::string(file.begin() + 12, file.begin() + 16) == "IHDR");
+    CHECK(std::string(file.begin() + 37, file.begin() + 41) == "tEXt");  // right after IHDR
+    CHECK(int(file[25]) == 2);                                           // RGB colour type
+
+    // [-1, 1] -> [0, 255]: ends, middle, rounding, clamping, NaN; a grey grid of given columns.
+    const std::vector<float> vals = {-1.f, 1.f, 0.f, -2.f, 2.f, std::numeric_limits<float>::quiet_NaN(), 0.5f, -0.5f};
+    const std::vector<int> expect = {0, 255, 128, 0, 255, 0, 191, 64};
+    const std::string grey = (dir / "grey.png").string();
+    io::write_image_grid_png(grey, Tensor::from_vector(vals, {8, 1, 1, 1}), 4, 0);
+    CHECK(read_bytes(grey)[25] == 0);  // grey colour type
+    const Tensor gi = io::read_image(grey, 1);
+    REQUIRE(gi.shape() == Shape{1, 2, 4});
+    const std::vector<float> gv = gi.to_vector();
+    for (size_t i = 0; i < vals.size(); ++i) CHECK(to_byte(gv[i]) == expect[i]);
+    CHECK(io::read_png_text(grey).empty());
+
+    // Channel order checked without OpenCV: a 1 x 1 RGB PNG's inflated IDAT is {filter, R, G, B}
+    // (any PNG filter leaves the first pixel of the first row unchanged).
+    const std::string red = (dir / "red.png").string();
+    io::write_image_png(red, solid(3, 1, 1, {255, 0, 128}));
+    const std::vector<uint8_t> rf = read_bytes(red);
+    std::vector<uint8_t> idat;
+    for (size_t at = 8; at + 12 <= rf.size();) {
+        const size_t len = (size_t(rf[at]) << 24) | (size_t(rf[at + 1]) << 16) | (size_t(rf[at + 2]) << 8) | rf[at + 3];
+        if (std::string(rf.begin() + at + 4, rf.begin() + at + 8) == "IDAT")
+            idat.insert(idat.end(), rf.begin() + at + 8, rf.begin() + at + 8 + len);
+        at += 12 + len;
+    }
+    uLongf raw_n = 16;
+    std::vector<uint8_t> raw(raw_n);
+    REQUIRE(uncompress(raw.data(), &raw_n, idat.data(), static_cast<uLong>(idat.size())) == Z_OK);
+    REQUIRE(raw_n == 4);
+    CHECK(std::vector<int>(raw.begin() + 1, raw.begin() + 4) == std::vector<int>{255, 0, 128});
+    fs::remove(red);
+
+    // A single image round trips exactly; nothing but the two files is left behind.
+    const Tensor one = Tensor::from_vector(std::vector<float>(v.begin(), v.begin() + c * h * w), {c, h, w});
+    const std::string single = (dir / "one.png").string();
+    io::write_image_png(single, one, {{"seed", "3"}});
+    CHECK(io::read_image(single, 3).to_vector() == one.to_vector());
+    CHECK(io::read_png_text(single) == io::PngText{{"seed", "3"}});
+    int files = 0;
+    for (const auto& e : fs::directory_iterator(dir)) {
+        CHECK(e.path().extension() == ".png");
+        ++files;
+    }
+    CHECK(files == 3);
+
+    // Errors name the file or the bad key.
+    CHECK(contains(error_of([&] { io::write_image_grid_png(grey, Tensor::zeros({2, 2, 3, 3})); }), grey));
+    CHECK(contains(error_of([&] { io::write_image_png(single, one, {{"", "x"}}); }), "key"));
+    CHECK(contains(error_of([&] { io::write_image_png(single, one, {{" seed", "x"}}); }), "key"));
+    CHECK(io::read_png_text(single) == io::PngText{{"seed", "3"}});  // failed writes left it alone
+    const std::string missing = (dir / "missing.png").string();
+    CHECK(contains(error_of([&] { io::read_image(missing); }), missing));
+    CHECK(contains(error_of([&] { io::read_png_text(missing); }), missing));
+    const fs::path notpng = dir / "not.png";
+    std::ofstream(notpng) << "hello";
+    CHECK(contains(error_of([&] { io::read_png_text(notpng.string()); }), notpng.string()));
+    CHECK(contains(error_of([&] { io::read_image(notpng.string()); }), notpng.string()));
+    std::vector<uint8_t> bad = read_bytes(single);
+    bad[45] ^= 0x20;  // inside the tEXt chunk
+    const fs::path corrupt = dir / "corrupt.png";
+    write_plain(corrupt, bad);
+    const std::string e = error_of([&] { io::read_png_text(corrupt.string()); });
+    CHECK(contains(e, corrupt.string()));
+    CHECK(contains(e, "CRC"));
+    bad = read_bytes(single);
+    bad.resize(bad.size() - 20);
+    write_plain(corrupt, bad);
+    CHECK(contains(error_of([&] { io::read_png_text(corrupt.string()); }), "truncated"));
+}
+
+TEST_CASE("png_add_text and read_png_text handle zTXt and compressed iTXt written elsewhere") {
+    if (!io::png_supported()) {
+        MESSAGE("skipped: built without OpenCV");
+        return;
+    }
+    const fs::path dir = temp_dir("ztxt");
+    const std::string path = (dir / "a.png").string();
+    io::write_image_png(path, solid(1, 1, 1, {0}));
+    std::vector<uint8_t> png = read_bytes(path);
+    // Build zTXt and compressed iTXt chunks by hand and insert them before IEND.
+    auto chunk = [](const std::string& type, const std::vector<uint8_t>& data) {
+        std::vector<uint8_t> out(12 + data.size());
+        for (int i = 0; i < 4; ++i) {
+            out[i] = uint8_t(data.size() >> (24 - 8 * i));
+            out[4 + i] = uint8_t(type[i]);
+        }
+        std::copy(data.begin(), data.end(), out.begin() + 8);
+        const uLong crc = crc32(crc32(0L, Z_NULL, 0), out.data() + 4, static_cast<uInt>(4 + data.size()));
+        for (int i = 0; i < 4; ++i) out[8 + data.size() + i] = uint8_t(crc >> (24 - 8 * i));
+        return out;
+    };
+    auto deflate_text = [](const std::string& s) {
+        uLongf n = compressBound(static_cast<uLong>(s.size()));
+        std::vector<uint8_t> out(n);
+        REQUIRE(compress(out.data(), &n, reinterpret_cast<const Bytef*>(s.data()), static_cast<uLong>(s.size())) == Z_OK);
+        out.resize(n);
+        return out;
+    };
+    std::vector<uint8_t> z = {'C', 'o', 'm', 'm', 'e', 'n', 't', 0, 0};
+    const std::vector<uint8_t> zc = deflate_text("latin \xe9 text");
+    z.insert(z.end(), zc.begin(), zc.end());
+    std::vector<uint8_t> it = {'T', 'i', 't', 'l', 'e', 0, 1, 0, 'e', 'n', 0, 0};
+    const std::vector<uint8_t> ic = deflate_text("\xe2\x9c\x93 ok");
+    it.insert(it.end(), ic.begin(), ic.end());
+    std::vector<uint8_t> extra = chunk("zTXt", z), extra2 = chunk("iTXt", it);
+    extra.insert(extra.end(), extra2.begin(), extra2.end());
+    png.insert(png.end() - 12, extra.begin(), extra.end());
+    png = io::png_add_text(png, {{"first", "1"}});
+    write_plain(path, png);
+    const io::PngText expect = {{"first", "1"}, {"Comment", "latin \xc3\xa9 text"}, {"Title", "\xe2\x9c\x93 ok"}};
+    CHECK(io::read_png_text(path) == expect);
+    CHECK(io::read_image(path, 1).shape() == Shape{1, 1, 1});
+    CHECK_THROWS_AS(io::png_add_text({1, 2, 3}, {}), Error);
+}

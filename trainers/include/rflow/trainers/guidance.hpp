@@ -1,0 +1,20 @@
+// Classifier-free guidance as a velocity callback for the samplers:
+//   v = v_uncond + w (v_cond - v_uncond),
+// w = 0 unconditional, w = 1 conditional, w > 1 guided. Conditional and unconditional velocities
+// are computed in one batched forward pass of 2N rows.
+#pragma once
+
+#include <vector>
+
+#include "rflow/export.hpp"
+#include "rflow/nn/velocity_model.hpp"
+#include "rflow/samplers/sampler.hpp"
+
+namespace rflow::trainers {
+
+/// A velocity field for sampling `labels.size()` rows of a class-conditional model with guidance
+/// scale w. The field must be called on the whole batch (samplers with per-sample adaptive
+/// stepping call it on subsets: use batch-wide stepping), else an Error says so.
+RFLOW_API samplers::VelocityField guided_velocity(nn::VelocityModel& model, std::vector<int64_t> labels, float scale);
+
+}  // namespace rflow::trainers
