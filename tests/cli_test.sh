@@ -42,6 +42,31 @@ check "eval" 0 $?
 [ "$(grep -c '"sliced_w2"' "$dir/eval/eval.jsonl")" -eq 6 ]; check "eval.jsonl: 2 models x 3 methods" 0 $?
 has "compare picture" "$dir/eval/compare.png"
 
+# images: a tiny U-Net on Fashion-MNIST for a few steps (skipped when the dataset is not installed)
+fm=/usr/share/datasets/fashion-mnist
+if [ -f "$fm/train-images-idx3-ubyte.gz" ]; then
+    tiny=(--base-channels 8 --channel-mults 1,2 --res-blocks 1 --attention-levels 1 --heads 2 --batch-size 16)
+    "$rflow" train-images "${tiny[@]}" --steps 40 --log-every 10 --sample-every 0 --sample-steps 2 -o "$dir/img" >/dev/null 2>&1
+    check "train-images" 0 $?
+    has "image sample grid" "$dir/img/samples.png"
+    first=$(grep '"loss"' "$dir/img/metrics.jsonl" | head -1 | sed 's/.*"loss":\([0-9.e+-]*\).*/\1/')
+    last=$(grep '"loss"' "$dir/img/metrics.jsonl" | tail -1 | sed 's/.*"loss":\([0-9.e+-]*\).*/\1/')
+    python3 -c "import sys; sys.exit(0 if $last < $first else 1)"; check "image loss drops ($first -> $last)" 0 $?
+    "$rflow" sample --model "$dir/img/checkpoint.safetensors" -n 8 --class 7 --cfg-scale 2 --sampling-method heun \
+        --steps 2 --seed 42 -o "$dir/g1.png" >/dev/null 2>&1; check "sample an image grid" 0 $?
+    "$rflow" sample --model "$dir/img/checkpoint.safetensors" -n 8 --class 7 --cfg-scale 2 --sampling-method heun \
+        --steps 2 --seed 42 -o "$dir/g2.png" >/dev/null 2>&1
+    cmp -s "$dir/g1.png" "$dir/g2.png"; check "same seed, same image" 0 $?
+    "$rflow" sample --model "$dir/img/checkpoint.safetensors" -n 8 --class 10 -o "$dir/g3.png" >/dev/null 2>&1
+    check "class outside the model's classes" 2 $?
+    "$rflow" train-classifier --steps 20 --batch-size 32 -o "$dir/clf" >/dev/null 2>&1; check "train-classifier" 0 $?
+    "$rflow" eval --model "$dir/img/checkpoint.safetensors" --classifier "$dir/clf/classifier.safetensors" \
+        --num-samples 20 --methods euler:2 --cfg-scales 2 -o "$dir/img_eval" >/dev/null 2>&1; check "image eval" 0 $?
+    grep -q '"accuracy"' "$dir/img_eval/eval.jsonl"; check "image eval reports accuracy" 0 $?
+else
+    echo "skipped image checks: $fm not installed"
+fi
+
 "$rflow" train --bogus >/dev/null 2>&1; check "unknown flag" 2 $?
 "$rflow" train --batch-size 0 >/dev/null 2>&1; check "non-positive batch size" 2 $?
 "$rflow" train --dataset nope -o "$dir/x" >/dev/null 2>&1; check "unknown dataset" 2 $?

@@ -23,6 +23,7 @@
 #include "rflow/loss.hpp"
 #include "rflow/ops.hpp"
 #include "rflow/optim/adam.hpp"
+#include "rflow/optim/schedule.hpp"
 #include "rflow/trainers/flow_matching.hpp"
 
 namespace rflow::cli {
@@ -50,6 +51,7 @@ struct ImageTrainFlags {
     int threads = 0;
     float cfg_scale = 2.f;
     SamplingFlags sampling{"euler", 20, 1e-5, 1e-5};
+    double time_budget_min = 0;  // stop after this many minutes of training (0 = no limit)
 };
 
 struct ImageData {
@@ -191,6 +193,11 @@ int run_train_images(ImageTrainFlags f) {
         if (f.checkpoint_every > 0 && p.step % f.checkpoint_every == 0 && p.step != p.total)
             io::save_checkpoint(ckpt, trainer->checkpoint(config.dump()));
         if (f.sample_every > 0 && p.step % f.sample_every == 0 && p.step != p.total) sample_now(p.step);
+        if (f.time_budget_min > 0 && p.elapsed_s > 60.0 * f.time_budget_min) {
+            std::fprintf(stderr, "\ntime budget of %.1f min reached at step %lld\n", f.time_budget_min,
+                         static_cast<long long>(p.step));
+            return false;
+        }
         return true;
     });
     bar.finish();
@@ -223,6 +230,7 @@ int run_train_classifier(const ClassifierFlags& f) {
     optim::AdamOptions ao;
     ao.lr = f.lr;
     optim::Adam opt(model.parameters(), ao);
+    optim::WarmupCosineSchedule schedule(f.steps / 50, f.steps, 0.02f);  // cosine decay to 2% of lr
     fs::create_directories(f.output);
     Progress bar("train-classifier", f.steps, 100);
     const auto t0 = std::chrono::steady_clock::now();
@@ -231,6 +239,7 @@ int run_train_classifier(const ClassifierFlags& f) {
         batches.randint(idx.data(), f.batch, 0, train.images.size(0));
         std::vector<int64_t> labels;
         for (int64_t i : idx) labels.push_back(train.labels[i]);
+        optim::apply_schedule(opt, schedule, step, {f.lr});
         opt.zero_grad();
         Tensor loss = cross_entropy(model.forward(index_select(train.images, 0, idx)), labels);
         const float value = loss.item();
@@ -324,6 +333,8 @@ std::function<int()> add_image_commands(CLI::App& app) {
     c->add_option("--sample-steps", f->sampling.steps, "Its steps")->capture_default_str();
     c->add_option("--threads", f->threads, "CPU threads (0 = all cores)")->capture_default_str();
     c->add_flag("--resume", f->resume, "Continue from <output>/checkpoint.safetensors");
+    c->add_option("--time-budget", f->time_budget_min, "Stop after this many minutes of training (0 = no limit)")
+        ->capture_default_str();
     auto cf = std::make_shared<ClassifierFlags>();
     CLI::App* k = app.add_subcommand("train-classifier", "Train the Fashion-MNIST classifier used by image eval");
     k->add_option("--data-dir", cf->data_dir, "Where the Fashion-MNIST IDX files are")->capture_default_str();

@@ -102,10 +102,11 @@ ConvParams conv_params(const char* op, const Shape& xs, const Shape& ws, Int2 st
     return p;
 }
 
-void check_bias(const char* op, const Tensor& b, int64_t channels) {
+// A per-channel vector (bias, norm weight) must be [channels] when given.
+void check_bias(const char* op, const Tensor& b, int64_t channels, const char* what = "bias") {
     if (b.defined())
         RFLOW_CHECK(b.dim() == 1 && b.size(0) == channels,
-                    op << ": bias must be [" << channels << "], got " << shape_str(b.shape()));
+                    op << ": " << what << " must be [" << channels << "], got " << shape_str(b.shape()));
 }
 
 Tensor upsample_op(const Tensor& x, Int2 s);
@@ -227,7 +228,7 @@ Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const T
     const int64_t n = x.size(0), c = x.size(1);
     RFLOW_CHECK(groups >= 1 && c % groups == 0,
                 "group_norm: " << c << " channels are not divisible by groups = " << groups);
-    check_bias("group_norm (weight)", weight, c);
+    check_bias("group_norm", weight, c, "weight");
     check_bias("group_norm", bias, c);
     const Tensor xc = x.contiguous();
     Tensor out = make_tensor(x.shape(), x.device()), mu = make_tensor({n, groups}, x.device()),

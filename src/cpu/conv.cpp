@@ -8,7 +8,9 @@
 //   input adjoint   col[k, p] = sum_o w[o, k] y[o, p]          Col = W^T Y,  x = col2im(Col)
 //   weight adjoint  w[o, k]   = sum_{n, p} y[o, p] col[k, p]   W   = sum_n Y Col^T
 //
-// A 1x1 conv with stride 1 and no padding needs no col (col is x itself): a plain GEMM.
+// Special cases: a 1x1 conv with stride 1 and no padding needs no col (col is x itself): a plain
+// GEMM; stride-1 "same"-width convs (3x3 with padding 1, ...) build each row of col with one copy;
+// the stride-1 input adjoint runs as a forward conv with the flipped kernel (no col2im scatter).
 // Small images fold B consecutive samples into the GEMM's column axis (col [K, B P]), so a 7x7
 // feature map still gives GEMMs a few hundred columns wide.
 //
@@ -86,11 +88,12 @@ void im2col_plane_same(const Geo& g, const float* x, float* col, int64_t ld) {
             std::fill(row, row + p0, 0.f);
             std::memcpy(row + p0, x + p0 + shift, (p1 - p0) * sizeof(float));
             std::fill(row + p1, row + n, 0.f);
+            // column by column (a strided store per row), not a tiny memset call per row
             const int64_t j0 = std::clamp<int64_t>(-off, 0, W), j1 = std::clamp<int64_t>(W - off, j0, W);
-            for (int64_t i = i0; i < i1; ++i) {
-                std::fill(row + i * W, row + i * W + j0, 0.f);
-                std::fill(row + i * W + j1, row + (i + 1) * W, 0.f);
-            }
+            for (int64_t j = 0; j < j0; ++j)
+                for (int64_t i = i0; i < i1; ++i) row[i * W + j] = 0.f;
+            for (int64_t j = j1; j < W; ++j)
+                for (int64_t i = i0; i < i1; ++i) row[i * W + j] = 0.f;
         }
     }
 }
