@@ -14,6 +14,19 @@
 
 namespace rflow::cli {
 
+namespace {
+// Reads one key of a model config, with an error naming the file and the key.
+template <class T>
+void read_key(const nlohmann::json& j, const char* key, T& out, const std::string& source) {
+    if (!j.contains(key)) throw BadInput(source + ": model config lacks '" + key + "'");
+    try {
+        j.at(key).get_to(out);
+    } catch (const nlohmann::json::exception&) {
+        throw BadInput(source + ": model config key '" + key + "' has the wrong type");
+    }
+}
+}  // namespace
+
 nlohmann::json model_config_json(const nn::VelocityMLPConfig& cfg) {
     return {{"model", "velocity_mlp"},        {"data_dim", cfg.data_dim},
             {"hidden", cfg.hidden},           {"depth", cfg.depth},
@@ -23,14 +36,7 @@ nlohmann::json model_config_json(const nn::VelocityMLPConfig& cfg) {
 
 nn::VelocityMLPConfig model_config_from_json(const nlohmann::json& j, const std::string& source) {
     nn::VelocityMLPConfig cfg;
-    auto get = [&](const char* key, auto& out) {
-        if (!j.contains(key)) throw BadInput(source + ": model config lacks '" + key + "'");
-        try {
-            j.at(key).get_to(out);
-        } catch (const nlohmann::json::exception&) {
-            throw BadInput(source + ": model config key '" + key + "' has the wrong type");
-        }
-    };
+    auto get = [&](const char* key, auto& out) { read_key(j, key, out, source); };
     std::string model;
     get("model", model);
     if (model != "velocity_mlp") throw BadInput(source + ": unknown model '" + model + "'");
@@ -52,14 +58,7 @@ nlohmann::json model_config_json(const nn::UNetConfig& c) {
 
 nn::UNetConfig unet_config_from_json(const nlohmann::json& j, const std::string& source) {
     nn::UNetConfig c;
-    auto get = [&](const char* key, auto& out) {
-        if (!j.contains(key)) throw BadInput(source + ": model config lacks '" + key + "'");
-        try {
-            j.at(key).get_to(out);
-        } catch (const nlohmann::json::exception&) {
-            throw BadInput(source + ": model config key '" + key + "' has the wrong type");
-        }
-    };
+    auto get = [&](const char* key, auto& out) { read_key(j, key, out, source); };
     get("in_channels", c.in_channels);
     get("image_size", c.image_size);
     get("base_channels", c.base_channels);
