@@ -116,6 +116,36 @@ TEST_CASE("double backward: d/dx of dy/dx for y = x^3 is 6x") {
     CHECK(vec(h)[1] == doctest::Approx(-12.f));
 }
 
+TEST_CASE("the graph frees intermediates backward does not need, and still differentiates twice") {
+    Tensor x = Tensor::from_vector({0.5f, -1.f}, {2});
+    x.requires_grad_();
+    // h = 2x is needed by no backward (add needs shapes only): dropping it frees its memory
+    Tensor h = mul(x, 2.f);
+    const std::weak_ptr<TensorImpl> h_impl = h.impl_ptr();
+    Tensor y = add(h, 1.f);
+    h = Tensor();
+    CHECK(h_impl.expired());
+    sum(y).backward();
+    CHECK(vec(x.grad()) == std::vector<float>{2.f, 2.f});
+
+    // the output of exp is saved by its backward even when its handle is gone; the gradient of
+    // sum(exp(x) + 0) twice is still exp(x)
+    Tensor z = sum(add(exp(x), 0.f));
+    Tensor g = grad({z}, {x}, {}, true)[0];
+    Tensor gg = grad({sum(g)}, {x})[0];
+    CHECK(vec(gg)[0] == doctest::Approx(std::exp(0.5f)));
+    CHECK(vec(gg)[1] == doctest::Approx(std::exp(-1.f)));
+
+    // x * c with a constant c keeps c for backward but not x
+    Tensor a = mul(x, 3.f);
+    const std::weak_ptr<TensorImpl> a_impl = a.impl_ptr();
+    Tensor c = Tensor::from_vector({4.f, 5.f}, {2});
+    Tensor p = mul(a, c);
+    a = Tensor();
+    CHECK(a_impl.expired());
+    CHECK(vec(grad({sum(p)}, {x})[0]) == std::vector<float>{12.f, 15.f});
+}
+
 TEST_CASE("grad() only follows paths to the requested inputs and reports unused ones") {
     Tensor w = rand_tensor({4, 3}, 1);
     Tensor x = rand_tensor({2, 3}, 2);

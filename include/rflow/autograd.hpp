@@ -21,10 +21,24 @@ namespace rflow {
 using BackwardFn =
     std::function<std::vector<Tensor>(const Tensor& grad_output, const std::vector<bool>& needs)>;
 
-/// One recorded op. Holds its inputs (never its output, so there are no ownership cycles).
+struct TensorImpl;
+
+/// A link from a node to one of its inputs. It keeps the input's producer node (the graph) and,
+/// for a leaf that requires grad, the leaf itself (its .grad is filled by backward), but never an
+/// intermediate tensor's memory: what a backward needs, its function captures; everything else is
+/// freed as soon as the forward pass drops it.
+struct RFLOW_API Edge {
+    std::shared_ptr<Node> grad_fn;           ///< producer of the input; null for a leaf
+    std::shared_ptr<TensorImpl> leaf;        ///< the input itself, for leaves that require grad
+    std::weak_ptr<TensorImpl> tensor;        ///< identity of the input (grad() looks inputs up)
+    Shape shape;
+    bool requires_grad = false;
+};
+
+/// One recorded op. Links to its inputs (never to its output, so there are no ownership cycles).
 struct RFLOW_API Node {
     std::string name;
-    std::vector<Tensor> inputs;
+    std::vector<Edge> inputs;
     BackwardFn backward;
     uint64_t sequence = 0;  ///< creation order: a node's inputs were made by earlier nodes
 };

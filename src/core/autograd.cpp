@@ -32,7 +32,18 @@ Tensor record(Tensor output, const char* name, std::vector<Tensor> inputs, Backw
     if (!any) return output;
     auto node = std::make_shared<Node>();
     node->name = name;
-    node->inputs = std::move(inputs);
+    node->inputs.reserve(inputs.size());
+    for (const Tensor& t : inputs) {
+        Edge e;
+        if (t.defined()) {
+            e.grad_fn = t.grad_fn();
+            e.tensor = t.impl_ptr();
+            e.shape = t.shape();
+            e.requires_grad = t.requires_grad();
+            if (e.requires_grad && !e.grad_fn) e.leaf = t.impl_ptr();
+        }
+        node->inputs.push_back(std::move(e));
+    }
     node->backward = std::move(backward);
     node->sequence = ++g_sequence;
     TensorImpl* impl = output.impl();
@@ -68,22 +79,27 @@ void run_backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>&
         Node* n = stack.back();
         stack.pop_back();
         nodes.push_back(n);
-        for (const Tensor& in : n->inputs)
-            if (in.defined() && in.grad_fn() && seen.insert(in.grad_fn().get()).second)
-                stack.push_back(in.grad_fn().get());
+        for (const Edge& in : n->inputs)
+            if (in.grad_fn && seen.insert(in.grad_fn.get()).second) stack.push_back(in.grad_fn.get());
     }
     std::sort(nodes.begin(), nodes.end(), [](Node* a, Node* b) { return a->sequence < b->sequence; });
 
     // which nodes lead to something we want (all leaves when wanted is null)
     std::unordered_map<Node*, bool> useful;
-    auto input_wanted = [&](const Tensor& in) {
-        if (!in.defined() || !in.requires_grad()) return false;
-        if (wanted ? wanted->count(in.impl()) > 0 : !in.grad_fn()) return true;
-        return in.grad_fn() && useful[in.grad_fn().get()];
+    // the input's tensor if grad() asked for it (a wanted tensor is held by the caller, so alive)
+    auto is_wanted = [&](const Edge& in) {
+        if (!wanted) return false;
+        const std::shared_ptr<TensorImpl> t = in.tensor.lock();
+        return t && wanted->count(t.get()) > 0;
+    };
+    auto input_wanted = [&](const Edge& in) {
+        if (!in.requires_grad) return false;
+        if (wanted ? is_wanted(in) : !in.grad_fn) return true;
+        return in.grad_fn && useful[in.grad_fn.get()];
     };
     for (Node* n : nodes) {  // increasing sequence: inputs are decided before their users
         bool u = false;
-        for (const Tensor& in : n->inputs) u = u || input_wanted(in);
+        for (const Edge& in : n->inputs) u = u || input_wanted(in);
         useful[n] = u;
     }
 
@@ -110,12 +126,15 @@ void run_backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>&
                                     << n->inputs.size() << " inputs");
         for (size_t i = 0; i < grads.size(); ++i) {
             if (!needs[i] || !grads[i].defined()) continue;
-            const Tensor& in = n->inputs[i];
-            RFLOW_CHECK(grads[i].shape() == in.shape(),
+            const Edge& in = n->inputs[i];
+            RFLOW_CHECK(grads[i].shape() == in.shape,
                         "backward of '" << n->name << "' gave gradient " << shape_str(grads[i].shape())
-                                        << " for input " << i << " of shape " << shape_str(in.shape()));
-            if (wanted ? wanted->count(in.impl()) > 0 : !in.grad_fn()) accumulate(leaf_grads[in.impl()], grads[i]);
-            if (in.grad_fn()) accumulate(node_grads[in.grad_fn().get()], grads[i]);
+                                        << " for input " << i << " of shape " << shape_str(in.shape));
+            if (wanted ? is_wanted(in) : static_cast<bool>(in.leaf)) {
+                const std::shared_ptr<TensorImpl> t = in.tensor.lock();
+                accumulate(leaf_grads[t.get()], grads[i]);
+            }
+            if (in.grad_fn) accumulate(node_grads[in.grad_fn.get()], grads[i]);
         }
     }
 }
@@ -170,20 +189,23 @@ void Tensor::backward(const Tensor& grad_output, bool create_graph) const {
                                                                              : std::vector<Tensor>{});
     std::unordered_map<const TensorImpl*, Tensor> found;
     run_backward({*this}, seeds, nullptr, found, create_graph);
-    // leaves accumulate into .grad; the TensorImpl pointers stay valid because the graph holds them
+    // leaves accumulate into .grad; the TensorImpl pointers stay valid because the graph's edges
+    // hold the leaves that require grad
     std::unordered_map<const TensorImpl*, TensorImpl*> owners;
-    std::vector<TensorImpl*> stack;
+    if (!grad_fn()) owners[impl()] = impl();
+    std::vector<Node*> stack;
     std::unordered_set<Node*> seen;
-    auto visit = [&](const Tensor& t) {
-        if (!t.defined()) return;
-        if (!t.grad_fn()) owners[t.impl()] = t.impl();
-        else if (seen.insert(t.grad_fn().get()).second) stack.push_back(t.impl());
-    };
-    visit(*this);
+    if (grad_fn()) {
+        stack.push_back(grad_fn().get());
+        seen.insert(grad_fn().get());
+    }
     while (!stack.empty()) {
-        TensorImpl* t = stack.back();
+        Node* n = stack.back();
         stack.pop_back();
-        for (const Tensor& in : t->grad_fn->inputs) visit(in);
+        for (const Edge& in : n->inputs) {
+            if (in.leaf) owners[in.leaf.get()] = in.leaf.get();
+            if (in.grad_fn && seen.insert(in.grad_fn.get()).second) stack.push_back(in.grad_fn.get());
+        }
     }
     GradModeGuard mode(create_graph);
     for (auto& [key, g] : found) {

@@ -67,18 +67,25 @@ Tensor sub(const Tensor& a, const Tensor& b) {
     });
 }
 
+// a is needed only for b's gradient (and b for a's): a side that cannot need one keeps the other
+// side's memory from being held until backward (e.g. x * mask in dropout keeps only the mask).
 Tensor mul(const Tensor& a, const Tensor& b) {
-    return record(raw_binary(Binary::mul, a, b, "mul"), "mul", {a, b}, [a, b](const Tensor& g, const Needs& n) {
-        return Grads{n[0] ? sum_to(mul(g, b), a.shape()) : Tensor(), n[1] ? sum_to(mul(g, a), b.shape()) : Tensor()};
-    });
+    const Tensor sa = b.requires_grad() ? a : Tensor(), sb = a.requires_grad() ? b : Tensor();
+    return record(raw_binary(Binary::mul, a, b, "mul"), "mul", {a, b},
+                  [sa, sb, shape_a = a.shape(), shape_b = b.shape()](const Tensor& g, const Needs& n) {
+                      return Grads{n[0] ? sum_to(mul(g, sb), shape_a) : Tensor(),
+                                   n[1] ? sum_to(mul(g, sa), shape_b) : Tensor()};
+                  });
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
     // d(a/b)/da = 1/b,  d(a/b)/db = -a/b^2
-    return record(raw_binary(Binary::div, a, b, "div"), "div", {a, b}, [a, b](const Tensor& g, const Needs& n) {
-        return Grads{n[0] ? sum_to(div(g, b), a.shape()) : Tensor(),
-                     n[1] ? sum_to(neg(div(mul(g, a), square(b))), b.shape()) : Tensor()};
-    });
+    const Tensor sa = b.requires_grad() ? a : Tensor();
+    return record(raw_binary(Binary::div, a, b, "div"), "div", {a, b},
+                  [sa, b, shape_a = a.shape()](const Tensor& g, const Needs& n) {
+                      return Grads{n[0] ? sum_to(div(g, b), shape_a) : Tensor(),
+                                   n[1] ? sum_to(neg(div(mul(g, sa), square(b))), b.shape()) : Tensor()};
+                  });
 }
 
 static Tensor extremum(const Tensor& a, const Tensor& b, bool take_max) {

@@ -1,0 +1,180 @@
+// GAN trainers: WGAN-GP, the zero-centred variant B and the vector-field variant A (see
+// gan_trainer.hpp for the losses).
+#include "rflow/gan/gan_trainer.hpp"
+
+#include <chrono>
+#include <cmath>
+
+#include "rflow/autograd.hpp"
+#include "rflow/error.hpp"
+#include "rflow/ops.hpp"
+#include "rflow/optim/clip.hpp"
+#include "rflow/trainers/flow_matching.hpp"
+
+namespace rflow::gan {
+
+std::vector<std::string> gan_method_names() { return {"wgan-gp", "zero-centered", "reflow-gan"}; }
+
+namespace {
+
+void check_finite(float value, const char* what, int64_t step) {
+    RFLOW_CHECK(std::isfinite(value), "non-finite " << what << " (" << value << ") at generator step " << step + 1
+                                                    << "; that player's parameters are kept from before the step");
+}
+
+void check_grads(const std::vector<Tensor>& params, const char* player, int64_t step) {
+    RFLOW_CHECK(optim::grads_finite(params), "non-finite " << player << " gradient at generator step " << step + 1
+                                                           << "; its parameters are kept from before the step");
+}
+
+void prefixed(io::TensorList& out, const std::string& prefix, const io::TensorList& in) {
+    for (const auto& [k, v] : in) out.emplace_back(prefix + k, v);
+}
+
+io::TensorList with_prefix(const io::TensorList& in, const std::string& prefix) {
+    io::TensorList out;
+    for (const auto& [k, v] : in)
+        if (k.rfind(prefix, 0) == 0) out.emplace_back(k.substr(prefix.size()), v);
+    return out;
+}
+
+}  // namespace
+
+GANTrainer::GANTrainer(nn::Module& generator, nn::Module& critic_module, Critic* critic, nn::VelocityModel* field,
+                       optim::Optimizer& generator_opt, optim::Optimizer& critic_opt, trainers::DataSource data,
+                       GANConfig cfg)
+    : generator_(generator), critic_module_(critic_module), critic_(critic), field_(field), gen_opt_(generator_opt),
+      critic_opt_(critic_opt), data_(std::move(data)), cfg_(std::move(cfg)), gen_(cfg_.seed, 3) {
+    RFLOW_CHECK(cfg_.batch > 0 && cfg_.steps >= 0 && cfg_.n_critic >= 1 && cfg_.n_gen >= 1,
+                "GAN: batch and n_critic, n_gen must be >= 1, steps >= 0");
+    RFLOW_CHECK(!cfg_.latent_shape.empty(), "GAN: latent_shape must not be empty");
+    const bool vector_field = cfg_.method == "reflow-gan";
+    RFLOW_CHECK(vector_field || cfg_.method == "wgan-gp" || cfg_.method == "zero-centered",
+                "unknown GAN method '" << cfg_.method << "' (known: wgan-gp, zero-centered, reflow-gan)");
+    RFLOW_CHECK(vector_field == (field_ != nullptr),
+                "GAN method '" << cfg_.method << "' needs " << (vector_field ? "a vector-field critic v(x, t)"
+                                                                             : "a scalar critic D(x)"));
+}
+
+GANTrainer::GANTrainer(nn::Module& generator, Critic& critic, optim::Optimizer& generator_opt,
+                       optim::Optimizer& critic_opt, trainers::DataSource data, GANConfig cfg)
+    : GANTrainer(generator, critic, &critic, nullptr, generator_opt, critic_opt, std::move(data), std::move(cfg)) {}
+
+GANTrainer::GANTrainer(nn::Module& generator, nn::VelocityModel& field, optim::Optimizer& generator_opt,
+                       optim::Optimizer& critic_opt, trainers::DataSource data, GANConfig cfg)
+    : GANTrainer(generator, field, nullptr, &field, generator_opt, critic_opt, std::move(data), std::move(cfg)) {}
+
+Tensor GANTrainer::latents(int64_t n, Generator& gen) const {
+    Shape s{n};
+    s.insert(s.end(), cfg_.latent_shape.begin(), cfg_.latent_shape.end());
+    return Tensor::normal(s, gen);
+}
+
+Tensor GANTrainer::sample(int64_t n, Generator& gen) {
+    NoGradGuard ng;
+    return generator_.forward(latents(n, gen));
+}
+
+void GANTrainer::critic_step(GANStepStats& stats) {
+    Tensor fake;
+    {
+        NoGradGuard ng;
+        fake = generator_.forward(latents(cfg_.batch, gen_));
+    }
+    const Tensor real = data_(cfg_.batch, gen_);
+    RFLOW_CHECK(real.shape() == fake.shape(), "GAN: data batch " << shape_str(real.shape()) << " and generator output "
+                                                                  << shape_str(fake.shape()) << " differ in shape");
+    critic_opt_.zero_grad();
+    Tensor loss;
+    if (critic_) {
+        CriticLoss l = critic_loss(cfg_.method, *critic_, real, fake, gen_, cfg_.loss_options);
+        stats.wasserstein_gap = l.wasserstein_gap.item();
+        stats.penalty = l.penalty.item();
+        loss = l.total;
+    } else {
+        // eq. 1: regress v(x_t, t) onto x_real - x_fake, fakes at t = 0
+        loss = trainers::flow_matching_loss(*field_, fake, real, Tensor::uniform({cfg_.batch}, gen_));
+    }
+    stats.critic_loss = loss.item();
+    check_finite(stats.critic_loss, "critic loss", step_);
+    loss.backward();
+    const std::vector<Tensor> params = critic_module_.parameters();
+    check_grads(params, "critic", step_);
+    critic_opt_.step();
+}
+
+void GANTrainer::generator_step(GANStepStats& stats) {
+    const std::vector<Tensor> params = generator_.parameters();
+    const Tensor z = latents(cfg_.batch, gen_);
+    if (critic_) {
+        gen_opt_.zero_grad();
+        Tensor loss = generator_loss(*critic_, generator_.forward(z));
+        stats.generator_loss = loss.item();
+        check_finite(stats.generator_loss, "generator loss", step_);
+        loss.backward();
+        check_grads(params, "generator", step_);
+        gen_opt_.step();
+        return;
+    }
+    // eq. 2: one Euler step of the current field from G_tau(z), absorbed by regression
+    Tensor target;
+    {
+        NoGradGuard ng;
+        const Tensor g0 = generator_.forward(z);
+        target = add(g0, mul(field_->forward(g0, Tensor::zeros({cfg_.batch})), cfg_.epsilon));
+    }
+    for (int64_t i = 0; i < cfg_.n_gen; ++i) {
+        gen_opt_.zero_grad();
+        Tensor loss = generator_regression_loss(generator_.forward(z), target);
+        stats.generator_loss = loss.item();
+        check_finite(stats.generator_loss, "generator loss", step_);
+        loss.backward();
+        check_grads(params, "generator", step_);
+        gen_opt_.step();
+    }
+}
+
+GANStepStats GANTrainer::step() {
+    GANStepStats stats;
+    generator_.train();
+    critic_module_.train();
+    for (int64_t i = 0; i < cfg_.n_critic; ++i) critic_step(stats);
+    generator_step(stats);
+    stats.step = ++step_;
+    history_.push_back(stats);
+    return stats;
+}
+
+void GANTrainer::train(const GANProgressFn& progress) {
+    const auto start = std::chrono::steady_clock::now();
+    while (step_ < cfg_.steps) {
+        const GANStepStats s = step();
+        if (progress &&
+            !progress(s, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()))
+            break;
+    }
+}
+
+io::Checkpoint GANTrainer::checkpoint(const std::string& config_json) const {
+    io::Checkpoint c;
+    prefixed(c.model, "generator.", generator_.state_dict());
+    prefixed(c.model, "critic.", critic_module_.state_dict());
+    prefixed(c.optimizer, "generator.", gen_opt_.state());
+    prefixed(c.optimizer, "critic.", critic_opt_.state());
+    c.rng = gen_.state();
+    c.step = step_;
+    c.config = config_json;
+    return c;
+}
+
+void GANTrainer::restore(const io::Checkpoint& ckpt) {
+    generator_.load_state_dict(with_prefix(ckpt.model, "generator."));
+    critic_module_.load_state_dict(with_prefix(ckpt.model, "critic."));
+    gen_opt_.load_state(with_prefix(ckpt.optimizer, "generator."));
+    critic_opt_.load_state(with_prefix(ckpt.optimizer, "critic."));
+    gen_.set_state(ckpt.rng);
+    step_ = ckpt.step;
+    history_.clear();
+}
+
+}  // namespace rflow::gan
