@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include <rflow/autograd.hpp>
+#include <rflow/gan/adversarial.hpp>
 #include <rflow/gan/critic.hpp>
 #include <rflow/gan/gan_trainer.hpp>
 #include <rflow/gan/losses.hpp>
@@ -14,6 +15,7 @@
 #include <rflow/nn/mlp.hpp>
 #include <rflow/nn/velocity_mlp.hpp>
 #include <rflow/optim/adam.hpp>
+#include <rflow/trainers/flow_matching.hpp>
 
 #include "gradcheck.hpp"
 
@@ -357,4 +359,51 @@ TEST_CASE("GAN trainer: checkpoints resume bit for bit, wrong critic kinds and n
     const Tensor before = g.parameters()[0].clone();
     CHECK_THROWS_WITH_AS(t.step(), doctest::Contains("non-finite critic loss"), Error);
     CHECK(max_abs_diff(before, g.parameters()[0]) == 0.0);
+}
+
+TEST_CASE("adversarial distillation term: trains its critic, adds -w E[D(G(z))] and reaches the student") {
+    Generator init(8);
+    nn::VelocityMLPConfig vc;
+    vc.hidden = 16;
+    vc.depth = 2;
+    nn::VelocityMLP student(vc, init);
+    gan::MLPCriticConfig mc;
+    mc.hidden = {16};
+    gan::MLPCritic critic(mc, init);
+    optim::Adam copt(critic.parameters());
+    auto data = [](int64_t n, Generator& gen) { return Tensor::normal({n, 2}, gen, 1.f, 0.3f); };
+    gan::AdversarialOptions o;
+    o.weight = 0.5f;
+    o.k = 2;
+    gan::AdversarialTerm term(student, critic, copt, data, o);
+    Generator g(1);
+    trainers::TrainingBatch b{Tensor::normal({32, 2}, g), Tensor::normal({32, 2}, g), {}};
+    const Tensor w0 = critic.parameters()[0].clone();
+    Tensor loss = term(b);
+    CHECK(max_abs_diff(w0, critic.parameters()[0]) > 0);  // the critic stepped
+    // the value is -w E[D(G(z))] with the stepped critic
+    {
+        NoGradGuard ng;
+        const Tensor expect = mul(neg(mean(critic.forward(gan::euler_map(student, b.x0, 2)))), 0.5f);
+        CHECK(loss.item() == doctest::Approx(expect.item()).epsilon(1e-5));
+    }
+    // and its gradient reaches the student's weights
+    std::vector<Tensor> params = student.parameters();
+    const std::vector<Tensor> grads = grad({loss}, params);
+    double norm = 0;
+    for (const Tensor& gr : grads) norm += sum(square(gr)).item();
+    CHECK(norm > 0);
+
+    // hooked into the flow-matching trainer, the step's loss includes the term
+    optim::Adam sopt(student.parameters());
+    trainers::FlowMatchingConfig fc;
+    fc.batch = 32;
+    fc.time_sampler = "grid";
+    fc.time_options.grid_steps = 2;
+    trainers::FlowMatchingTrainer trainer(student, sopt, trainers::stored_pairs(b.x0, b.x1), fc);
+    trainer.set_extra_loss(std::ref(term));
+    const float total = trainer.step();
+    CHECK(std::isfinite(total));
+    o.weight = -1.f;
+    CHECK_THROWS_AS(gan::AdversarialTerm(student, critic, copt, data, o), Error);
 }

@@ -51,6 +51,7 @@ float FlowMatchingTrainer::step() {
     }
     opt_.zero_grad();
     Tensor loss = flow_matching_loss(model_, b.x0, b.x1, t, b.labels);
+    if (extra_) loss = add(loss, extra_(b));
     const float value = loss.item();
     RFLOW_CHECK(std::isfinite(value), "non-finite loss (" << value << ") at step " << step_ + 1
                                                           << "; parameters kept from step " << step_);

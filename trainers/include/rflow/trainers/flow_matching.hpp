@@ -44,6 +44,9 @@ struct TrainProgress {
     float loss = 0;
 };
 using ProgressFn = std::function<bool(const TrainProgress&)>;
+/// An extra term added to each step's loss, given that step's batch (e.g. the adversarial term of
+/// gan/adversarial.hpp that sharpens a distilled one-step flow). It may train its own networks.
+using ExtraLoss = std::function<Tensor(const TrainingBatch& batch)>;
 
 class RFLOW_API FlowMatchingTrainer {
 public:
@@ -57,6 +60,8 @@ public:
     /// One optimisation step; returns the loss. Throws (keeping the parameters of the previous
     /// step) if the loss or a gradient is not finite.
     float step();
+    /// Adds `extra(batch)` to every following step's loss (null removes it).
+    void set_extra_loss(ExtraLoss extra) { extra_ = std::move(extra); }
     /// Runs until cfg.steps steps have been taken in total (resumes from step()).
     void train(const ProgressFn& progress = nullptr);
 
@@ -74,6 +79,7 @@ private:
     nn::VelocityModel& model_;
     optim::Optimizer& opt_;
     PairSource pairs_;
+    ExtraLoss extra_;
     FlowMatchingConfig cfg_;
     std::unique_ptr<TimeSampler> times_;
     std::unique_ptr<optim::Ema> ema_;
