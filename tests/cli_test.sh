@@ -42,6 +42,30 @@ check "eval" 0 $?
 [ "$(grep -c '"sliced_w2"' "$dir/eval/eval.jsonl")" -eq 6 ]; check "eval.jsonl: 2 models x 3 methods" 0 $?
 has "compare picture" "$dir/eval/compare.png"
 
+# distillation sharpened by a critic
+"$rflow" distill --model "$dir/2rf/checkpoint.safetensors" "${small[@]}" --steps 20 --pairs-file "$dir/2rf/pairs.safetensors" \
+    --adversarial-weight 0.1 -o "$dir/d1adv" >/dev/null 2>&1; check "distill with an adversarial term" 0 $?
+has "adversarial critic weights" "$dir/d1adv/adversarial_critic.safetensors"
+"$rflow" distill --model "$dir/2rf/checkpoint.safetensors" "${small[@]}" --steps 20 --pairs-file "$dir/2rf/pairs.safetensors" \
+    --adversarial-weight 0.1 --adversarial-loss wgan -o "$dir/d1bad" >/dev/null 2>&1; check "unknown adversarial loss" 2 $?
+
+# GANs: every method for a few steps, resume, sampling, bad input
+gsmall=(--hidden 32 --depth 2 --batch-size 64 --num-samples 200 --log-every 5 --eval-every 10)
+for m in wgan-gp zero-centered reflow-gan; do
+    "$rflow" gan train --method "$m" --steps 10 "${gsmall[@]}" -o "$dir/gan-$m" >/dev/null 2>&1; check "gan train $m" 0 $?
+    has "gan $m picture" "$dir/gan-$m/samples.png"
+done
+grep -q '"sliced_w2"' "$dir/gan-zero-centered/metrics.jsonl"; check "gan metrics report sliced W2" 0 $?
+"$rflow" gan train --method zero-centered --steps 15 "${gsmall[@]}" -o "$dir/gan-zero-centered" --resume 2>&1 |
+    grep -q "resumed from .* at step 10"; check "gan resume" 0 $?
+"$rflow" gan train --method wgan-gp --steps 15 "${gsmall[@]}" -o "$dir/gan-zero-centered" --resume >/dev/null 2>&1
+check "gan resume refuses another method" 2 $?
+"$rflow" gan sample --model "$dir/gan-reflow-gan/checkpoint.safetensors" -n 40 -o "$dir/gan.csv" >/dev/null 2>&1
+check "gan sample to CSV" 0 $?
+[ "$(wc -l < "$dir/gan.csv")" -eq 41 ]; check "gan CSV has a header and 40 rows" 0 $?
+"$rflow" gan sample --model "$dir/1rf/checkpoint.safetensors" -o "$dir/g.png" >/dev/null 2>&1; check "gan sample refuses a flow" 2 $?
+"$rflow" gan train --method wgan --steps 2 -o "$dir/gan-bad" >/dev/null 2>&1; check "unknown gan method" 2 $?
+
 # images: a tiny U-Net on Fashion-MNIST for a few steps (skipped when the dataset is not installed)
 fm=/usr/share/datasets/fashion-mnist
 if [ -f "$fm/train-images-idx3-ubyte.gz" ]; then
@@ -63,6 +87,11 @@ if [ -f "$fm/train-images-idx3-ubyte.gz" ]; then
     "$rflow" eval --model "$dir/img/checkpoint.safetensors" --classifier "$dir/clf/classifier.safetensors" \
         --num-samples 20 --methods euler:2 --cfg-scales 2 -o "$dir/img_eval" >/dev/null 2>&1; check "image eval" 0 $?
     grep -q '"accuracy"' "$dir/img_eval/eval.jsonl"; check "image eval reports accuracy" 0 $?
+    "$rflow" gan train --dataset fashion-mnist --method zero-centered --steps 3 --n-critic 1 --batch-size 8 \
+        --base-channels 4 --latent-dim 8 --eval-every 0 -o "$dir/gan-img" >/dev/null 2>&1; check "gan on images" 0 $?
+    has "gan image grid" "$dir/gan-img/samples.png"
+    "$rflow" gan sample --model "$dir/gan-img/checkpoint.safetensors" -n 4 -o "$dir/gan-img.png" >/dev/null 2>&1
+    check "gan sample images" 0 $?
 else
     echo "skipped image checks: $fm not installed"
 fi

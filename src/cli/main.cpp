@@ -7,6 +7,7 @@
 #include "rflow/config.hpp"
 #include "rflow/device.hpp"
 #include "rflow/io/plot.hpp"
+#include "gan_commands.hpp"
 #include "image_commands.hpp"
 #include "sample_commands.hpp"
 #include "train_commands.hpp"
@@ -17,12 +18,14 @@ int main(int argc, char** argv) {
                  "Time runs from noise (t = 0) to data (t = 1). Typical run:\n"
                  "  rflow train -o out/1rf && rflow reflow --model out/1rf/checkpoint.safetensors -o out/2rf\n"
                  "  rflow distill --model out/2rf/checkpoint.safetensors -o out/distilled\n"
-                 "  rflow eval --model out/1rf/checkpoint.safetensors --model out/2rf/checkpoint.safetensors"};
+                 "  rflow eval --model out/1rf/checkpoint.safetensors --model out/2rf/checkpoint.safetensors\n"
+                 "  rflow gan train --method zero-centered -o out/gan"};
     app.require_subcommand(1);
     app.set_version_flag("--version", RFLOW_VERSION);
     auto run_train = cli::add_train_commands(app);
     auto run_sample = cli::add_sample_commands(app);
     auto run_images = cli::add_image_commands(app);
+    auto run_gan = cli::add_gan_commands(app);
     CLI::App* info = app.add_subcommand("info", "Show the build: version, devices, threads, PNG support");
     try {
         app.parse(argc, argv);
@@ -39,6 +42,7 @@ int main(int argc, char** argv) {
         int rc = run_train();
         if (rc < 0) rc = run_sample();
         if (rc < 0) rc = run_images();
+        if (rc < 0) rc = run_gan();
         return rc < 0 ? 0 : rc;
     } catch (const cli::BadInput& e) {
         std::fprintf(stderr, "rflow: error: %s\n", e.what());

@@ -14,6 +14,8 @@
 #include "progress.hpp"
 #include "rflow/autograd.hpp"
 #include "rflow/data/toy2d.hpp"
+#include "rflow/gan/adversarial.hpp"
+#include "rflow/gan/critic.hpp"
 #include "rflow/io/checkpoint.hpp"
 #include "rflow/io/plot.hpp"
 #include "rflow/metrics.hpp"
@@ -40,6 +42,11 @@ struct TrainFlags {
     bool resume = false;
     int threads = 0;
     SamplingFlags eval;  // for the final picture and metric
+    // distill: an optional critic sharpening the k-step student (gan/adversarial.hpp)
+    float adversarial_weight = 0.f;
+    std::string adversarial_loss = "zero-centered";
+    float critic_lr = 1e-4f;
+    int64_t distill_k = 1;
 };
 
 // What differs between train, reflow and distill.
@@ -131,6 +138,34 @@ int run_training(const TrainFlags& f, trainers::PairSource pairs, nn::VelocityML
     optim::Adam opt(model.parameters(), adam);
     auto trainer = as_input(
         [&] { return std::make_unique<trainers::FlowMatchingTrainer>(model, opt, std::move(pairs), f.train); });
+    // the adversarial term's critic and optimizer live as long as the trainer
+    std::unique_ptr<gan::MLPCritic> critic;
+    std::unique_ptr<optim::Adam> critic_opt;
+    std::unique_ptr<gan::AdversarialTerm> adversarial;
+    if (f.adversarial_weight > 0.f) {
+        if (f.resume) throw BadInput("--resume cannot be combined with --adversarial-weight (the critic is not checkpointed)");
+        Generator critic_init(f.train.seed, 8);
+        gan::MLPCriticConfig cc;
+        cc.in_dim = model.config().data_dim;
+        cc.hidden = {256, 256, 256};
+        critic = std::make_unique<gan::MLPCritic>(cc, critic_init);
+        optim::AdamOptions co;
+        co.lr = f.critic_lr;
+        co.beta1 = 0.5f;
+        co.beta2 = 0.9f;
+        critic_opt = std::make_unique<optim::Adam>(critic->parameters(), co);
+        gan::AdversarialOptions ao;
+        ao.weight = f.adversarial_weight;
+        ao.loss = f.adversarial_loss;
+        ao.k = f.distill_k;
+        ao.seed = f.train.seed;
+        adversarial = as_input([&] {
+            return std::make_unique<gan::AdversarialTerm>(model, *critic, *critic_opt, make_data_source(f.data), ao);
+        });
+        trainer->set_extra_loss(std::ref(*adversarial));
+        config["adversarial_weight"] = f.adversarial_weight;
+        config["adversarial_loss"] = f.adversarial_loss;
+    }
     config["lr"] = f.lr;
     config["batch_size"] = f.train.batch;
     config["steps"] = f.train.steps;
@@ -178,6 +213,7 @@ int run_training(const TrainFlags& f, trainers::PairSource pairs, nn::VelocityML
     });
     bar.finish();
     io::save_checkpoint(ckpt_path, trainer->checkpoint(config.dump()));
+    if (critic) io::save_weights((fs::path(f.output) / "adversarial_critic.safetensors").string(), critic->state_dict());
 
     // pictures and a quality number, sampled from the EMA weights when there are any
     if (trainer->ema()) {
@@ -253,6 +289,11 @@ std::function<int()> add_train_commands(CLI::App& app) {
     add_pair_flags(distill, *dp);
     distill->add_option("--k", dp->k, "Euler steps of the distilled model")->capture_default_str()->check(positive());
     distill->add_flag("--from-scratch", dp->from_scratch, "Start from new weights instead of the teacher's");
+    distill->add_option("--adversarial-weight", df->adversarial_weight,
+                        "Add w * -E[D(G(z))] from a critic trained alongside on (k-step samples, data) (0 = off)")
+        ->capture_default_str();
+    distill->add_option("--adversarial-loss", df->adversarial_loss, "Critic loss: zero-centered or wgan-gp")->capture_default_str();
+    distill->add_option("--critic-lr", df->critic_lr, "Adam learning rate of that critic")->capture_default_str()->check(positive());
 
     return [=]() -> int {
         if (train->parsed()) {
@@ -288,6 +329,7 @@ std::function<int()> add_train_commands(CLI::App& app) {
             if (is_distill) {
                 f->train.time_sampler = "grid";  // train exactly the times a k-step Euler visits
                 f->train.time_options.grid_steps = p->k;
+                f->distill_k = p->k;
                 config["kind"] = "distilled";
                 config["distill_k"] = p->k;
                 config["rectified"] = teacher_k;

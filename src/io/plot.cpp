@@ -14,6 +14,19 @@
 
 namespace rflow::io {
 
+Tensor field_grid(const std::function<Tensor(const Tensor&)>& f, float extent, int64_t g) {
+    std::vector<float> pts;
+    pts.reserve(2 * g * g);
+    for (int64_t r = 0; r < g; ++r)
+        for (int64_t c = 0; c < g; ++c) {
+            pts.push_back(-extent + (2 * c + 1) * extent / g);  // x grows with the column
+            pts.push_back(extent - (2 * r + 1) * extent / g);   // y shrinks with the row
+        }
+    Tensor values = f(Tensor::from_vector(pts, {g * g, 2}));
+    RFLOW_CHECK(values.numel() == g * g, "field_grid: f must return one value per point");
+    return values.reshape({g, g});
+}
+
 #ifdef RFLOW_HAVE_OPENCV
 
 bool png_supported() { return true; }
@@ -50,6 +63,33 @@ void draw_points(cv::Mat& img, const Tensor& points, int x0, int y0, float exten
     }
 }
 
+// The field as a pale colour map with contour lines where the level (tenths of its range) changes.
+void draw_field(cv::Mat& img, const Tensor& field, int x0, int y0, int size) {
+    RFLOW_CHECK(field.dim() == 2 && field.size(0) == field.size(1),
+                "write_scatter_png: a field must be [G, G], got " << shape_str(field.shape()));
+    const int g = static_cast<int>(field.size(0));
+    std::vector<float> v = field.contiguous().to_vector();
+    cv::Mat grid(g, g, CV_32F, v.data()), fine;
+    cv::resize(grid, fine, cv::Size(size, size), 0, 0, cv::INTER_LINEAR);
+    double lo = 0, hi = 0;
+    cv::minMaxLoc(fine, &lo, &hi);
+    const double range = hi > lo ? hi - lo : 1.0;
+    auto level = [&](int r, int c) { return std::min(9, static_cast<int>((fine.at<float>(r, c) - lo) / range * 10)); };
+    for (int r = 0; r < size; ++r)
+        for (int c = 0; c < size; ++c) {
+            const double u = (fine.at<float>(r, c) - lo) / range;  // 0 low .. 1 high
+            cv::Vec3b& px = img.at<cv::Vec3b>(y0 + r, x0 + c);
+            const int l = level(r, c);
+            const bool edge = (c + 1 < size && level(r, c + 1) != l) || (r + 1 < size && level(r + 1, c) != l);
+            if (edge) {
+                px = cv::Vec3b(150, 150, 150);
+            } else {  // blend light blue (low) to light orange (high), in BGR
+                px = cv::Vec3b(static_cast<uchar>(250 - 60 * u), static_cast<uchar>(225 + 10 * (1 - std::fabs(2 * u - 1))),
+                               static_cast<uchar>(200 + 55 * u));
+            }
+        }
+}
+
 }  // namespace
 
 std::array<uint8_t, 3> palette(size_t i) {
@@ -71,6 +111,7 @@ void write_scatter_png(const std::string& path, const std::vector<ScatterPanel>&
                     "write_scatter_png: panel '" << panel.title << "' needs points [N, 2], got "
                                                  << shape_str(panel.points.shape()));
         const int x0 = static_cast<int>(p % cols) * size, y0 = static_cast<int>(p / cols) * (size + title_h) + title_h;
+        if (panel.field.defined()) draw_field(img, panel.field, x0, y0, size);
         draw_frame(img, x0, y0, size, panel.title);
         draw_points(img, panel.points, x0, y0, extent, size, bgr(panel.rgb));
     }

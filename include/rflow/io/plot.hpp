@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -16,7 +17,15 @@ struct ScatterPanel {
     std::string title;
     Tensor points;
     std::array<uint8_t, 3> rgb{31, 119, 180};
+    /// Optional scalar field [G, G] under the points (e.g. a critic D(x)), sampled on the panel's
+    /// grid: row 0 at y = +extent, column 0 at x = -extent, cell centres. Drawn as a pale colour
+    /// map (low blue, high orange) with 10 contour lines.
+    Tensor field;
 };
+
+/// Values of f at the G x G cell centres of [-extent, extent]^2 in the layout ScatterPanel::field
+/// expects: f gets the points [G*G, 2] and returns [G*G].
+RFLOW_API Tensor field_grid(const std::function<Tensor(const Tensor&)>& f, float extent, int64_t g = 100);
 
 /// Writes the panels (each `size` pixels square) as a PNG, atomically, `columns` per row (0 = all
 /// in one row), with a footer line (e.g. the generation settings). Error if built without OpenCV.

@@ -1,0 +1,385 @@
+// `rflow gan train`: a generator against a critic (methods wgan-gp, zero-centered = variant B,
+// reflow-gan = variant A; SPEC section 1) on a toy 2-D dataset, a CSV of points or Fashion-MNIST.
+// Writes into -o/--output: checkpoint.safetensors (generator, critic, both optimizers, RNG, step,
+// config; periodic and final, atomic), metrics.jsonl (losses every --log-every steps, sliced W2 or
+// a sample grid every --eval-every steps), samples.png (points over the critic's field, or an
+// image grid) and loss.png. `rflow gan sample` rebuilds the generator from the checkpoint.
+#include "gan_commands.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_common.hpp"
+#include "progress.hpp"
+#include "rflow/autograd.hpp"
+#include "rflow/data/csv.hpp"
+#include "rflow/data/idx.hpp"
+#include "rflow/data/toy2d.hpp"
+#include "rflow/gan/critic.hpp"
+#include "rflow/gan/gan_trainer.hpp"
+#include "rflow/gan/generator.hpp"
+#include "rflow/io/checkpoint.hpp"
+#include "rflow/io/image.hpp"
+#include "rflow/io/plot.hpp"
+#include "rflow/metrics.hpp"
+#include "rflow/nn/mlp.hpp"
+#include "rflow/nn/unet.hpp"
+#include "rflow/nn/velocity_mlp.hpp"
+#include "rflow/ops.hpp"
+#include "rflow/optim/adam.hpp"
+
+namespace rflow::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct GanFlags {
+    DataSpec data;
+    std::string data_dir = "/usr/share/datasets/fashion-mnist";
+    gan::GANConfig train;
+    float lr = 1e-4f, critic_lr = 0.f, beta1 = 0.5f, beta2 = 0.9f;
+    int64_t hidden = 512, depth = 3, latent_dim = 0, base_channels = 32;
+    std::string output = "out/gan";
+    int64_t eval_every = 1000, checkpoint_every = 1000, log_every = 100, num_samples = 2000;
+    double time_budget_min = 0;
+    bool resume = false;
+    int threads = 0;
+};
+
+struct SampleFlags {
+    std::string model;
+    int64_t n = 2000;
+    uint64_t seed = 0;
+    std::string output = "gan_samples.png";
+};
+
+bool is_image_dataset(const DataSpec& d) { return d.csv.empty() && d.dataset == "fashion-mnist"; }
+
+// Generator and critic rebuilt from the checkpoint's config.
+struct GanModels {
+    std::shared_ptr<nn::Module> generator, critic;
+    gan::Critic* scalar = nullptr;
+    nn::VelocityModel* field = nullptr;
+    bool image = false;
+    int64_t latent_dim = 0;
+};
+
+nlohmann::json gan_config(const GanFlags& f) {
+    const bool image = is_image_dataset(f.data);
+    nlohmann::json c = {{"kind", "gan"},
+                        {"method", f.train.method},
+                        {"image", image},
+                        {"latent_dim", f.latent_dim > 0 ? f.latent_dim : (image ? 64 : 2)},
+                        {"hidden", f.hidden},
+                        {"depth", f.depth},
+                        {"base_channels", f.base_channels}};
+    if (f.data.csv.empty()) c["dataset"] = f.data.dataset;
+    else c["data_csv"] = f.data.csv;
+    return c;
+}
+
+template <class T>
+T get_key(const nlohmann::json& j, const char* key, const std::string& source) {
+    if (!j.contains(key)) throw BadInput(source + ": config has no '" + key + "'");
+    try {
+        return j[key].get<T>();
+    } catch (const nlohmann::json::exception&) {
+        throw BadInput(source + ": config key '" + key + "' has the wrong type");
+    }
+}
+
+GanModels build_models(const nlohmann::json& c, Generator& init, const std::string& source) {
+    GanModels m;
+    const std::string method = get_key<std::string>(c, "method", source);
+    m.image = get_key<bool>(c, "image", source);
+    m.latent_dim = get_key<int64_t>(c, "latent_dim", source);
+    const int64_t hidden = get_key<int64_t>(c, "hidden", source), depth = get_key<int64_t>(c, "depth", source);
+    const int64_t base = get_key<int64_t>(c, "base_channels", source);
+    if (m.latent_dim <= 0 || hidden <= 0 || depth <= 0 || base <= 0)
+        throw BadInput(source + ": latent_dim, hidden, depth and base_channels must be > 0");
+    if (m.image) {
+        gan::ConvGeneratorConfig gc;
+        gc.latent_dim = m.latent_dim;
+        gc.base_channels = base;
+        m.generator = std::make_shared<gan::ConvGenerator>(gc, init);
+    } else {
+        m.generator = std::make_shared<nn::MLP>(m.latent_dim, std::vector<int64_t>(depth, hidden), 2, init);
+    }
+    if (method == "reflow-gan") {
+        std::shared_ptr<nn::VelocityModel> v;
+        if (m.image) {
+            nn::UNetConfig uc;
+            uc.base_channels = base;
+            uc.channel_mults = {1, 2};
+            uc.res_blocks = 1;
+            uc.attention_levels = {};
+            uc.dropout = 0.f;
+            v = std::make_shared<nn::UNet>(uc, init);
+        } else {
+            nn::VelocityMLPConfig vc;
+            vc.hidden = hidden;
+            vc.depth = depth;
+            v = std::make_shared<nn::VelocityMLP>(vc, init);
+        }
+        m.field = v.get();
+        m.critic = v;
+    } else if (method == "wgan-gp" || method == "zero-centered") {
+        std::shared_ptr<gan::Critic> d;
+        if (m.image) {
+            gan::ConvCriticConfig cc;
+            cc.base_channels = base;
+            d = std::make_shared<gan::ConvCritic>(cc, init);
+        } else {
+            gan::MLPCriticConfig cc;
+            cc.hidden = std::vector<int64_t>(depth, hidden);
+            d = std::make_shared<gan::MLPCritic>(cc, init);
+        }
+        m.scalar = d.get();
+        m.critic = d;
+    } else {
+        throw BadInput(source + ": unknown GAN method '" + method + "' (known: wgan-gp, zero-centered, reflow-gan)");
+    }
+    return m;
+}
+
+io::TensorList strip(const io::TensorList& in, const std::string& prefix) {
+    io::TensorList out;
+    for (const auto& [k, v] : in)
+        if (k.rfind(prefix, 0) == 0) out.emplace_back(k.substr(prefix.size()), v);
+    return out;
+}
+
+// The critic's view of the plane for the picture: D(x), or |v(x, 0)| for a vector-field critic.
+Tensor critic_field(const GanModels& m, float extent) {
+    NoGradGuard ng;
+    return io::field_grid(
+        [&](const Tensor& pts) {
+            if (m.scalar) return m.scalar->forward(pts);
+            const Tensor v = m.field->forward(pts, Tensor::zeros({pts.size(0)}));
+            return sqrt(sum(square(v), {1}));
+        },
+        extent);
+}
+
+int run_gan_train(GanFlags& f) {
+    if (f.threads > 0) set_num_threads(f.threads);
+    const bool image = is_image_dataset(f.data);
+    nlohmann::json config = gan_config(f);
+    Generator init(f.train.seed, 0);
+    GanModels m = build_models(config, init, "flags");
+    f.train.latent_shape = {m.latent_dim};
+    trainers::DataSource data;
+    Tensor reference;  // toy: points for the metric and picture
+    if (image) {
+        data::MnistSplit s = as_input([&] { return data::load_fashion_mnist(f.data_dir, true); });
+        data = [images = s.images](int64_t n, Generator& g) {
+            std::vector<int64_t> idx(n);
+            g.randint(idx.data(), n, 0, images.size(0));
+            NoGradGuard ng;
+            return index_select(images, 0, idx).contiguous();
+        };
+    } else {
+        data = as_input([&] { return make_data_source(f.data); });
+        reference = reference_points(f.data, f.num_samples, f.train.seed + 1);
+    }
+    optim::AdamOptions go;
+    go.lr = f.lr;
+    go.beta1 = f.beta1;
+    go.beta2 = f.beta2;
+    optim::AdamOptions co = go;
+    co.lr = f.critic_lr > 0 ? f.critic_lr : f.lr;
+    optim::Adam gen_opt(m.generator->parameters(), go), critic_opt(m.critic->parameters(), co);
+    std::unique_ptr<gan::GANTrainer> trainer = as_input([&] {
+        return m.scalar ? std::make_unique<gan::GANTrainer>(*m.generator, *m.scalar, gen_opt, critic_opt, data, f.train)
+                        : std::make_unique<gan::GANTrainer>(*m.generator, *m.field, gen_opt, critic_opt, data, f.train);
+    });
+    config["lr"] = f.lr;
+    config["critic_lr"] = co.lr;
+    config["batch_size"] = f.train.batch;
+    config["n_critic"] = f.train.n_critic;
+    config["seed"] = f.train.seed;
+
+    fs::create_directories(f.output);
+    const std::string ckpt_path = (fs::path(f.output) / "checkpoint.safetensors").string();
+    const std::string metrics_path = (fs::path(f.output) / "metrics.jsonl").string();
+    const std::string png = (fs::path(f.output) / "samples.png").string();
+    if (f.resume && fs::exists(ckpt_path)) {
+        io::Checkpoint c = as_input([&] { return io::load_checkpoint(ckpt_path); });
+        const nlohmann::json saved = nlohmann::json::parse(c.config, nullptr, false);
+        for (const char* key : {"method", "image", "dataset", "data_csv", "latent_dim", "hidden", "depth", "base_channels"})
+            if (!saved.is_object() || saved.value(key, nlohmann::json()) != config.value(key, nlohmann::json()))
+                throw BadInput(ckpt_path + ": cannot resume: the checkpoint's '" + key + "' differs from this run's");
+        as_input([&] {
+            trainer->restore(c);
+            return 0;
+        });
+        std::fprintf(stderr, "resumed from %s at step %lld\n", ckpt_path.c_str(), static_cast<long long>(c.step));
+    }
+    std::ofstream metrics(metrics_path, f.resume ? std::ios::app : std::ios::trunc);
+    if (!metrics) throw Error("cannot write " + metrics_path);
+
+    const float extent = image ? 0.f : plot_extent(reference);
+    auto evaluate = [&](int64_t step) {
+        Generator g(f.train.seed + 1, 7);
+        if (image) {
+            const Tensor grid = trainer->sample(64, g);
+            io::write_image_grid_png(png, grid, 8, 2, 2,
+                                     {{"rflow-model", ckpt_path}, {"method", f.train.method},
+                                      {"step", std::to_string(step)}, {"seed", std::to_string(f.train.seed + 1)}});
+            metrics << nlohmann::json{{"step", step}, {"samples", png}}.dump() << "\n" << std::flush;
+            return std::string("grid");
+        }
+        const Tensor x = trainer->sample(f.num_samples, g);
+        Generator proj(f.train.seed + 1, 4);
+        const double sw = sliced_wasserstein(x, reference, proj);
+        metrics << nlohmann::json{{"step", step}, {"sliced_w2", sw}}.dump() << "\n" << std::flush;
+        const std::string footer = "rflow gan " + f.train.method + " | " + f.data.name() + " | seed " +
+                                   std::to_string(f.train.seed) + " | step " + std::to_string(step) + " | sliced W2 " +
+                                   fmt("%.4f", sw);
+        io::ScatterPanel data_panel{"data (" + f.data.name() + ")", reference, {90, 90, 90}};
+        io::ScatterPanel gen_panel{std::string("generator over ") + (m.scalar ? "critic D(x)" : "|v(x, 0)|"), x,
+                                   io::palette(0)};
+        gen_panel.field = critic_field(m, extent);
+        io::write_scatter_png(png, {data_panel, gen_panel}, extent, 400, footer);
+        return "sliced W2 " + fmt("%.4f", sw);
+    };
+
+    std::fprintf(stderr, "training %s GAN on %s: generator %lld, critic %lld parameters, %lld steps, batch %lld\n",
+                 f.train.method.c_str(), f.data.name().c_str(), static_cast<long long>(m.generator->num_parameters()),
+                 static_cast<long long>(m.critic->num_parameters()), static_cast<long long>(f.train.steps),
+                 static_cast<long long>(f.train.batch));
+    Progress bar("gan " + f.train.method, f.train.steps, f.log_every);
+    std::vector<float> critic_losses;
+    std::string last_eval;
+    trainer->train([&](const gan::GANStepStats& s, double elapsed) {
+        critic_losses.push_back(s.critic_loss);
+        bar.update(s.step, elapsed, "critic " + fmt("%.4f", s.critic_loss) + " gen " + fmt("%.4f", s.generator_loss) +
+                                        (last_eval.empty() ? "" : " | " + last_eval));
+        if (s.step % f.log_every == 0)
+            metrics << nlohmann::json{{"step", s.step},          {"critic_loss", s.critic_loss},
+                                      {"wasserstein_gap", s.wasserstein_gap}, {"penalty", s.penalty},
+                                      {"generator_loss", s.generator_loss},   {"elapsed_s", elapsed}}.dump()
+                    << "\n" << std::flush;
+        if (f.eval_every > 0 && s.step % f.eval_every == 0) last_eval = evaluate(s.step);
+        if (f.checkpoint_every > 0 && s.step % f.checkpoint_every == 0)
+            io::save_checkpoint(ckpt_path, trainer->checkpoint(config.dump()));
+        if (f.time_budget_min > 0 && elapsed > 60 * f.time_budget_min) {
+            std::fprintf(stderr, "\ntime budget of %.1f min reached at step %lld\n", f.time_budget_min,
+                         static_cast<long long>(s.step));
+            return false;
+        }
+        return true;
+    });
+    bar.finish();
+    io::save_checkpoint(ckpt_path, trainer->checkpoint(config.dump()));
+    last_eval = evaluate(trainer->steps_done());
+    if (!critic_losses.empty())
+        io::write_curve_png((fs::path(f.output) / "loss.png").string(), f.train.method + " critic loss", critic_losses,
+                            false);
+    std::printf("gan %s: %s after %lld generator steps\nwrote %s, %s, %s\n", f.train.method.c_str(), last_eval.c_str(),
+                static_cast<long long>(trainer->steps_done()), ckpt_path.c_str(), png.c_str(), metrics_path.c_str());
+    return 0;
+}
+
+int run_gan_sample(const SampleFlags& f) {
+    io::Checkpoint c = as_input([&] { return io::load_checkpoint(f.model); });
+    const nlohmann::json config = nlohmann::json::parse(c.config, nullptr, false);
+    if (!config.is_object() || config.value("kind", std::string()) != "gan")
+        throw BadInput(f.model + ": not a GAN checkpoint (written by `rflow gan train`)");
+    Generator init(0, 0);
+    GanModels m = build_models(config, init, f.model);
+    as_input([&] {
+        m.generator->load_state_dict(strip(c.model, "generator."));
+        return 0;
+    });
+    const std::string ext = fs::path(f.output).extension().string();
+    if (ext != ".png" && (m.image || ext != ".csv"))
+        throw BadInput("-o/--output must end in .png" + std::string(m.image ? "" : " or .csv") + ", got '" + f.output + "'");
+    Generator g(f.seed, 7);
+    Tensor x;
+    {
+        NoGradGuard ng;
+        x = m.generator->forward(Tensor::normal({f.n, m.latent_dim}, g));
+    }
+    const std::string settings = "model " + f.model + " | method " + config.value("method", std::string()) + " | seed " +
+                                 std::to_string(f.seed) + " | step " + std::to_string(c.step);
+    if (m.image) {
+        io::write_image_grid_png(f.output, x, 0, 2, 2,
+                                 {{"rflow-model", f.model}, {"seed", std::to_string(f.seed)}, {"step", std::to_string(c.step)}});
+    } else if (ext == ".csv") {
+        data::save_points_csv(f.output, x, {"x", "y"});
+    } else {
+        DataSpec d;
+        d.dataset = config.value("dataset", std::string("8gaussians"));
+        if (config.contains("data_csv")) d.csv = config["data_csv"].get<std::string>();
+        const Tensor ref = reference_points(d, f.n, f.seed + 1);
+        io::write_scatter_png(f.output, {{"data (" + d.name() + ")", ref, {90, 90, 90}}, {"generator", x, io::palette(0)}},
+                              plot_extent(ref), 400, settings);
+    }
+    std::printf("wrote %lld samples to %s\n", static_cast<long long>(f.n), f.output.c_str());
+    return 0;
+}
+
+}  // namespace
+
+std::function<int()> add_gan_commands(CLI::App& app) {
+    auto tf = std::make_shared<GanFlags>();
+    auto sf = std::make_shared<SampleFlags>();
+    CLI::App* gan = app.add_subcommand("gan", "GANs: WGAN-GP and the ReFlow-derived GANs (variants A and B)");
+    gan->require_subcommand(1);
+    CLI::App* train = gan->add_subcommand(
+        "train", "Train a generator against a critic.\n"
+                 "Methods: wgan-gp (one-centred penalty, lambda 10), zero-centered (variant B: 1/2 E||grad D||^2,\n"
+                 "generator -E[D(G(z))]), reflow-gan (variant A: a vector-field critic v(x, t) trained by flow\n"
+                 "matching from fakes (t = 0) to reals (t = 1); the generator regressed onto G(z) + eps v(G(z), 0)).");
+    std::string datasets = "fashion-mnist";
+    for (const auto& n : data::toy_dataset_names()) datasets += ", " + n;
+    train->add_option("--method", tf->train.method, "wgan-gp, zero-centered or reflow-gan")->capture_default_str();
+    train->add_option("--dataset", tf->data.dataset, "Data: " + datasets)->capture_default_str();
+    train->add_option("--data-csv", tf->data.csv, "Train on the points of a CSV file (x,y per row) instead");
+    train->add_option("--data-dir", tf->data_dir, "Directory of the Fashion-MNIST .gz files")->capture_default_str();
+    train->add_option("--steps", tf->train.steps, "Generator iterations")->capture_default_str()->check(positive());
+    train->add_option("--batch-size", tf->train.batch, "Batch size")->capture_default_str()->check(positive());
+    train->add_option("--n-critic", tf->train.n_critic, "Critic steps per generator step")->capture_default_str()->check(positive());
+    train->add_option("--n-gen", tf->train.n_gen, "reflow-gan: regression steps per fixed target")->capture_default_str()->check(positive());
+    train->add_option("--epsilon", tf->train.epsilon, "reflow-gan: Euler step along v(G(z), 0)")->capture_default_str()->check(positive());
+    train->add_option("--lambda", tf->train.loss_options.lambda, "wgan-gp: penalty weight")->capture_default_str();
+    train->add_option("--zero-weight", tf->train.loss_options.zero_weight, "zero-centered: weight of E||grad D||^2")->capture_default_str();
+    train->add_option("--lr", tf->lr, "Adam learning rate of the generator")->capture_default_str()->check(positive());
+    train->add_option("--critic-lr", tf->critic_lr, "Adam learning rate of the critic (default: --lr)");
+    train->add_option("--beta1", tf->beta1, "Adam beta1 (WGAN-GP: 0.5 or 0)")->capture_default_str();
+    train->add_option("--beta2", tf->beta2, "Adam beta2")->capture_default_str();
+    train->add_option("--hidden", tf->hidden, "Points: hidden width of generator and critic")->capture_default_str()->check(positive());
+    train->add_option("--depth", tf->depth, "Points: hidden layers of generator and critic")->capture_default_str()->check(positive());
+    train->add_option("--latent-dim", tf->latent_dim, "Size of z (default 2 for points, 64 for images)");
+    train->add_option("--base-channels", tf->base_channels, "Images: channels of generator and critic")->capture_default_str()->check(positive());
+    train->add_option("--seed", tf->train.seed, "Seed of initialisation, z, batches and samples")->capture_default_str();
+    train->add_option("-o,--output", tf->output, "Directory for checkpoint, metrics and pictures")->capture_default_str();
+    train->add_option("--eval-every", tf->eval_every, "Generator steps between sliced-W2 evaluations / sample grids (0 = only at the end)")->capture_default_str();
+    train->add_option("--checkpoint-every", tf->checkpoint_every, "Generator steps between checkpoints (0 = only at the end)")->capture_default_str();
+    train->add_option("--log-every", tf->log_every, "Steps between metrics lines")->capture_default_str()->check(positive());
+    train->add_option("--num-samples", tf->num_samples, "Points in the metric and picture")->capture_default_str()->check(positive());
+    train->add_option("--time-budget", tf->time_budget_min, "Stop after this many minutes (0 = no limit)")->capture_default_str();
+    train->add_option("--threads", tf->threads, "CPU threads (0 = all cores)")->capture_default_str();
+    train->add_flag("--resume", tf->resume, "Continue from <output>/checkpoint.safetensors");
+
+    CLI::App* sample = gan->add_subcommand("sample", "Sample a trained GAN generator");
+    sample->add_option("--model", sf->model, "checkpoint.safetensors written by `rflow gan train`")->required();
+    sample->add_option("-n,--num-samples", sf->n, "Samples")->capture_default_str()->check(positive());
+    sample->add_option("--seed", sf->seed, "Seed of z")->capture_default_str();
+    sample->add_option("-o,--output", sf->output, "Output: .png (scatter or image grid) or .csv (points)")->capture_default_str();
+
+    return [=]() -> int {
+        if (train->parsed()) return run_gan_train(*tf);
+        if (sample->parsed()) return run_gan_sample(*sf);
+        return -1;
+    };
+}
+
+}  // namespace rflow::cli
