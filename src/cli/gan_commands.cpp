@@ -46,7 +46,7 @@ struct GanFlags {
     float lr = 1e-4f, critic_lr = 0.f, beta1 = 0.5f, beta2 = 0.9f;
     int64_t hidden = 512, depth = 3, latent_dim = 0, base_channels = 32;
     std::string output = "out/gan";
-    int64_t eval_every = 1000, checkpoint_every = 1000, log_every = 100, num_samples = 2000;
+    int64_t eval_every = 1000, checkpoint_every = 1000, log_every = 100, num_samples = 10000;
     double time_budget_min = 0;
     bool resume = false;
     int threads = 0;
@@ -188,6 +188,12 @@ int run_gan_train(GanFlags& f) {
         data = as_input([&] { return make_data_source(f.data); });
         reference = reference_points(f.data, f.num_samples, f.train.seed + 1);
     }
+    // the metric's noise floor: sliced W2 between two independent draws of the data at this size
+    double floor = 0;
+    if (!image && f.data.csv.empty()) {
+        Generator proj(f.train.seed + 1, 4);
+        floor = sliced_wasserstein(reference, reference_points(f.data, f.num_samples, f.train.seed + 2), proj);
+    }
     optim::AdamOptions go;
     go.lr = f.lr;
     go.beta1 = f.beta1;
@@ -238,16 +244,16 @@ int run_gan_train(GanFlags& f) {
         const Tensor x = trainer->sample(f.num_samples, g);
         Generator proj(f.train.seed + 1, 4);
         const double sw = sliced_wasserstein(x, reference, proj);
-        metrics << nlohmann::json{{"step", step}, {"sliced_w2", sw}}.dump() << "\n" << std::flush;
+        metrics << nlohmann::json{{"step", step}, {"sliced_w2", sw}, {"sliced_w2_floor", floor}}.dump() << "\n" << std::flush;
         const std::string footer = "rflow gan " + f.train.method + " | " + f.data.name() + " | seed " +
                                    std::to_string(f.train.seed) + " | step " + std::to_string(step) + " | sliced W2 " +
-                                   fmt("%.4f", sw);
+                                   fmt("%.4f", sw) + (floor > 0 ? " (data vs data " + fmt("%.4f", floor) + ")" : "");
         io::ScatterPanel data_panel{"data (" + f.data.name() + ")", reference, {90, 90, 90}};
         io::ScatterPanel gen_panel{std::string("generator over ") + (m.scalar ? "critic D(x)" : "|v(x, 0)|"), x,
                                    io::palette(0)};
         gen_panel.field = critic_field(m, extent);
         io::write_scatter_png(png, {data_panel, gen_panel}, extent, 400, footer);
-        return "sliced W2 " + fmt("%.4f", sw);
+        return "sliced W2 " + fmt("%.4f", sw) + (floor > 0 ? " (floor " + fmt("%.4f", floor) + ")" : "");
     };
 
     std::fprintf(stderr, "training %s GAN on %s: generator %lld, critic %lld parameters, %lld steps, batch %lld\n",
@@ -364,7 +370,7 @@ std::function<int()> add_gan_commands(CLI::App& app) {
     train->add_option("--eval-every", tf->eval_every, "Generator steps between sliced-W2 evaluations / sample grids (0 = only at the end)")->capture_default_str();
     train->add_option("--checkpoint-every", tf->checkpoint_every, "Generator steps between checkpoints (0 = only at the end)")->capture_default_str();
     train->add_option("--log-every", tf->log_every, "Steps between metrics lines")->capture_default_str()->check(positive());
-    train->add_option("--num-samples", tf->num_samples, "Points in the metric and picture")->capture_default_str()->check(positive());
+    train->add_option("--num-samples", tf->num_samples, "Points in the metric and picture (the metric's data-vs-data floor is printed beside it)")->capture_default_str()->check(positive());
     train->add_option("--time-budget", tf->time_budget_min, "Stop after this many minutes (0 = no limit)")->capture_default_str();
     train->add_option("--threads", tf->threads, "CPU threads (0 = all cores)")->capture_default_str();
     train->add_flag("--resume", tf->resume, "Continue from <output>/checkpoint.safetensors");
