@@ -36,6 +36,6 @@ print(" ".join("%d:%.4f" % (r["step"], r["sliced_w2"]) for r in rows), "(floor %
     "$rflow" train --dataset "$d" --steps 200 --checkpoint-every 0 -o "$out/$d-fm-probe" >/dev/null 2>&1
     probe=$(echo "$(date +%s.%N) - $start" | bc)
     fm_steps=$(echo "200 * $slowest / $probe" | bc)
-    "$rflow" train --dataset "$d" --steps "$fm_steps" --checkpoint-every 0 -o "$out/$d-fm" 2>/dev/null | head -n 1 |
+    "$rflow" train --dataset "$d" --steps "$fm_steps" --checkpoint-every 0 --num-samples 10000 -o "$out/$d-fm" 2>/dev/null | head -n 1 |
         sed "s/^/  $d flow matching, $fm_steps steps (same wall time): /"
 done

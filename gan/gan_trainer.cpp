@@ -3,6 +3,7 @@
 #include "rflow/gan/gan_trainer.hpp"
 
 #include <chrono>
+#include <functional>
 #include <cmath>
 
 #include "rflow/autograd.hpp"
@@ -25,17 +26,6 @@ void check_finite(float value, const char* what, int64_t step) {
 void check_grads(const std::vector<Tensor>& params, const char* player, int64_t step) {
     RFLOW_CHECK(optim::grads_finite(params), "non-finite " << player << " gradient at generator step " << step + 1
                                                            << "; its parameters are kept from before the step");
-}
-
-void prefixed(io::TensorList& out, const std::string& prefix, const io::TensorList& in) {
-    for (const auto& [k, v] : in) out.emplace_back(prefix + k, v);
-}
-
-io::TensorList with_prefix(const io::TensorList& in, const std::string& prefix) {
-    io::TensorList out;
-    for (const auto& [k, v] : in)
-        if (k.rfind(prefix, 0) == 0) out.emplace_back(k.substr(prefix.size()), v);
-    return out;
 }
 
 }  // namespace
@@ -157,10 +147,10 @@ void GANTrainer::train(const GANProgressFn& progress) {
 
 io::Checkpoint GANTrainer::checkpoint(const std::string& config_json) const {
     io::Checkpoint c;
-    prefixed(c.model, "generator.", generator_.state_dict());
-    prefixed(c.model, "critic.", critic_module_.state_dict());
-    prefixed(c.optimizer, "generator.", gen_opt_.state());
-    prefixed(c.optimizer, "critic.", critic_opt_.state());
+    io::append_prefixed(c.model, "generator.", generator_.state_dict());
+    io::append_prefixed(c.model, "critic.", critic_module_.state_dict());
+    io::append_prefixed(c.optimizer, "generator.", gen_opt_.state());
+    io::append_prefixed(c.optimizer, "critic.", critic_opt_.state());
     c.rng = gen_.state();
     c.step = step_;
     c.config = config_json;
@@ -168,10 +158,18 @@ io::Checkpoint GANTrainer::checkpoint(const std::string& config_json) const {
 }
 
 void GANTrainer::restore(const io::Checkpoint& ckpt) {
-    generator_.load_state_dict(with_prefix(ckpt.model, "generator."));
-    critic_module_.load_state_dict(with_prefix(ckpt.model, "critic."));
-    gen_opt_.load_state(with_prefix(ckpt.optimizer, "generator."));
-    critic_opt_.load_state(with_prefix(ckpt.optimizer, "critic."));
+    // each part names itself in errors ("critic weights: ... 'layer0.weight'")
+    auto part = [](const char* what, const std::function<void()>& load) {
+        try {
+            load();
+        } catch (const Error& e) {
+            RFLOW_FAIL("checkpoint " << what << ": " << e.what());
+        }
+    };
+    part("generator weights", [&] { generator_.load_state_dict(io::strip_prefix(ckpt.model, "generator.")); });
+    part("critic weights", [&] { critic_module_.load_state_dict(io::strip_prefix(ckpt.model, "critic.")); });
+    part("generator optimizer", [&] { gen_opt_.load_state(io::strip_prefix(ckpt.optimizer, "generator.")); });
+    part("critic optimizer", [&] { critic_opt_.load_state(io::strip_prefix(ckpt.optimizer, "critic.")); });
     gen_.set_state(ckpt.rng);
     step_ = ckpt.step;
     history_.clear();

@@ -52,6 +52,14 @@ public:
     Tensor a_, b_;
 };
 
+/// D(x) = sum_j sqrt(|w x_j|), w = 1: finite at x = 0, with a 0/0 derivative in w there.
+class SqrtCritic : public gan::Critic {
+public:
+    SqrtCritic() { w_ = register_parameter("w", Tensor::ones({1})); }
+    Tensor forward(const Tensor& x) override { return sum(sqrt(abs(mul(x, w_))), {1}); }
+    Tensor w_;
+};
+
 /// The minimiser (a, b) of a critic loss that is quadratic in (a, b): L = 1/2 th^T H th + c^T th,
 /// from its gradients at 0, e_a and e_b (autograd, through the penalty's double backward).
 std::pair<double, double> quadratic_minimiser(const std::function<Tensor(QuadraticCritic&)>& loss) {
@@ -356,9 +364,26 @@ TEST_CASE("GAN trainer: checkpoints resume bit for bit, wrong critic kinds and n
     cfg.batch = 8;
     auto bad = [](int64_t n, Generator&) { return Tensor::full({n, 2}, std::nanf("")); };
     gan::GANTrainer t(g, d, gopt, copt, bad, cfg);
-    const Tensor before = g.parameters()[0].clone();
+    const Tensor before = d.parameters()[0].clone();
     CHECK_THROWS_WITH_AS(t.step(), doctest::Contains("non-finite critic loss"), Error);
-    CHECK(max_abs_diff(before, g.parameters()[0]) == 0.0);
+    CHECK(max_abs_diff(before, d.parameters()[0]) == 0.0);  // the critic kept its weights
+    // a finite loss with a non-finite gradient: D(x) = sum sqrt|w x| at real x = 0 is 0, but its
+    // derivative in w there is 0 / 0
+    SqrtCritic sq;
+    optim::Adam sopt(sq.parameters());
+    auto zeros = [](int64_t n, Generator&) { return Tensor::zeros({n, 2}); };
+    gan::GANTrainer t2(g, sq, gopt, sopt, zeros, cfg);
+    CHECK_THROWS_WITH_AS(t2.step(), doctest::Contains("non-finite critic gradient"), Error);
+    CHECK(sq.w_.item() == 1.f);
+
+    // a checkpoint missing the critic names the part and the key
+    io::Checkpoint c = t.checkpoint();
+    io::Checkpoint no_critic = c;
+    no_critic.model = io::strip_prefix(c.model, "generator.");
+    io::Checkpoint renamed;
+    io::append_prefixed(renamed.model, "generator.", no_critic.model);
+    renamed.optimizer = c.optimizer;
+    CHECK_THROWS_WITH_AS(t.restore(renamed), doctest::Contains("critic weights"), Error);
 }
 
 TEST_CASE("adversarial distillation term: trains its critic, adds -w E[D(G(z))] and reaches the student") {
@@ -402,8 +427,22 @@ TEST_CASE("adversarial distillation term: trains its critic, adds -w E[D(G(z))] 
     fc.time_options.grid_steps = 2;
     trainers::FlowMatchingTrainer trainer(student, sopt, trainers::stored_pairs(b.x0, b.x1), fc);
     trainer.set_extra_loss(std::ref(term));
+    // a twin trainer without the term, same seed and weights: the step's loss differs by the
+    // term's value (computed by the term before the student moves)
+    nn::VelocityMLP twin(vc, init);
+    twin.load_state_dict(student.state_dict());
+    optim::Adam topt(twin.parameters());
+    trainers::FlowMatchingTrainer plain(twin, topt, trainers::stored_pairs(b.x0, b.x1), fc);
+    float expected_term = 0;
+    trainer.set_extra_loss([&](const trainers::TrainingBatch& batch) {
+        Tensor v = term(batch);
+        expected_term = v.item();
+        return v;
+    });
     const float total = trainer.step();
-    CHECK(std::isfinite(total));
+    const float fm_only = plain.step();
+    CHECK(total == doctest::Approx(fm_only + expected_term).epsilon(1e-5));
+    CHECK(std::fabs(expected_term) > 0);
     o.weight = -1.f;
     CHECK_THROWS_AS(gan::AdversarialTerm(student, critic, copt, data, o), Error);
 }

@@ -148,13 +148,6 @@ GanModels build_models(const nlohmann::json& c, Generator& init, const std::stri
     return m;
 }
 
-io::TensorList strip(const io::TensorList& in, const std::string& prefix) {
-    io::TensorList out;
-    for (const auto& [k, v] : in)
-        if (k.rfind(prefix, 0) == 0) out.emplace_back(k.substr(prefix.size()), v);
-    return out;
-}
-
 // The critic's view of the plane for the picture: D(x), or |v(x, 0)| for a vector-field critic.
 Tensor critic_field(const GanModels& m, float extent) {
     NoGradGuard ng;
@@ -205,11 +198,19 @@ int run_gan_train(GanFlags& f) {
         return m.scalar ? std::make_unique<gan::GANTrainer>(*m.generator, *m.scalar, gen_opt, critic_opt, data, f.train)
                         : std::make_unique<gan::GANTrainer>(*m.generator, *m.field, gen_opt, critic_opt, data, f.train);
     });
-    config["lr"] = f.lr;
-    config["critic_lr"] = co.lr;
-    config["batch_size"] = f.train.batch;
-    config["n_critic"] = f.train.n_critic;
-    config["seed"] = f.train.seed;
+    // every setting that shapes the run: --resume refuses to continue with other values
+    const nlohmann::json settings = {{"lr", f.lr},
+                                     {"critic_lr", co.lr},
+                                     {"beta1", f.beta1},
+                                     {"beta2", f.beta2},
+                                     {"batch_size", f.train.batch},
+                                     {"n_critic", f.train.n_critic},
+                                     {"n_gen", f.train.n_gen},
+                                     {"epsilon", f.train.epsilon},
+                                     {"lambda", f.train.loss_options.lambda},
+                                     {"zero_weight", f.train.loss_options.zero_weight},
+                                     {"seed", f.train.seed}};
+    config.update(settings);
 
     fs::create_directories(f.output);
     const std::string ckpt_path = (fs::path(f.output) / "checkpoint.safetensors").string();
@@ -218,13 +219,18 @@ int run_gan_train(GanFlags& f) {
     if (f.resume && fs::exists(ckpt_path)) {
         io::Checkpoint c = as_input([&] { return io::load_checkpoint(ckpt_path); });
         const nlohmann::json saved = nlohmann::json::parse(c.config, nullptr, false);
-        for (const char* key : {"method", "image", "dataset", "data_csv", "latent_dim", "hidden", "depth", "base_channels"})
+        std::vector<std::string> keys{"method", "image", "dataset", "data_csv", "latent_dim", "hidden", "depth", "base_channels"};
+        for (const auto& kv : settings.items()) keys.push_back(kv.key());
+        for (const std::string& key : keys)
             if (!saved.is_object() || saved.value(key, nlohmann::json()) != config.value(key, nlohmann::json()))
-                throw BadInput(ckpt_path + ": cannot resume: the checkpoint's '" + key + "' differs from this run's");
-        as_input([&] {
+                throw BadInput(ckpt_path + ": cannot resume: the checkpoint has " + key + " = " +
+                               (saved.is_object() ? saved.value(key, nlohmann::json()).dump() : "?") + ", this run " +
+                               config.value(key, nlohmann::json()).dump());
+        try {
             trainer->restore(c);
-            return 0;
-        });
+        } catch (const Error& e) {
+            throw BadInput(ckpt_path + ": " + e.what());
+        }
         std::fprintf(stderr, "resumed from %s at step %lld\n", ckpt_path.c_str(), static_cast<long long>(c.step));
     }
     std::ofstream metrics(metrics_path, f.resume ? std::ios::app : std::ios::trunc);
@@ -300,10 +306,11 @@ int run_gan_sample(const SampleFlags& f) {
         throw BadInput(f.model + ": not a GAN checkpoint (written by `rflow gan train`)");
     Generator init(0, 0);
     GanModels m = build_models(config, init, f.model);
-    as_input([&] {
-        m.generator->load_state_dict(strip(c.model, "generator."));
-        return 0;
-    });
+    try {
+        m.generator->load_state_dict(io::strip_prefix(c.model, "generator."));
+    } catch (const Error& e) {
+        throw BadInput(f.model + ": generator weights: " + e.what());
+    }
     const std::string ext = fs::path(f.output).extension().string();
     if (ext != ".png" && (m.image || ext != ".csv"))
         throw BadInput("-o/--output must end in .png" + std::string(m.image ? "" : " or .csv") + ", got '" + f.output + "'");
@@ -355,15 +362,15 @@ std::function<int()> add_gan_commands(CLI::App& app) {
     train->add_option("--n-critic", tf->train.n_critic, "Critic steps per generator step")->capture_default_str()->check(positive());
     train->add_option("--n-gen", tf->train.n_gen, "reflow-gan: regression steps per fixed target")->capture_default_str()->check(positive());
     train->add_option("--epsilon", tf->train.epsilon, "reflow-gan: Euler step along v(G(z), 0)")->capture_default_str()->check(positive());
-    train->add_option("--lambda", tf->train.loss_options.lambda, "wgan-gp: penalty weight")->capture_default_str();
-    train->add_option("--zero-weight", tf->train.loss_options.zero_weight, "zero-centered: weight of E||grad D||^2")->capture_default_str();
+    train->add_option("--lambda", tf->train.loss_options.lambda, "wgan-gp: penalty weight")->capture_default_str()->check(positive());
+    train->add_option("--zero-weight", tf->train.loss_options.zero_weight, "zero-centered: weight of E||grad D||^2")->capture_default_str()->check(positive());
     train->add_option("--lr", tf->lr, "Adam learning rate of the generator")->capture_default_str()->check(positive());
-    train->add_option("--critic-lr", tf->critic_lr, "Adam learning rate of the critic (default: --lr)");
-    train->add_option("--beta1", tf->beta1, "Adam beta1 (WGAN-GP: 0.5 or 0)")->capture_default_str();
-    train->add_option("--beta2", tf->beta2, "Adam beta2")->capture_default_str();
+    train->add_option("--critic-lr", tf->critic_lr, "Adam learning rate of the critic (default: --lr)")->check(positive());
+    train->add_option("--beta1", tf->beta1, "Adam beta1 (WGAN-GP: 0.5 or 0)")->capture_default_str()->check(CLI::Range(0.0, 0.999999));
+    train->add_option("--beta2", tf->beta2, "Adam beta2")->capture_default_str()->check(CLI::Range(0.0, 0.999999));
     train->add_option("--hidden", tf->hidden, "Points: hidden width of generator and critic")->capture_default_str()->check(positive());
     train->add_option("--depth", tf->depth, "Points: hidden layers of generator and critic")->capture_default_str()->check(positive());
-    train->add_option("--latent-dim", tf->latent_dim, "Size of z (default 2 for points, 64 for images)");
+    train->add_option("--latent-dim", tf->latent_dim, "Size of z (default 2 for points, 64 for images)")->check(positive());
     train->add_option("--base-channels", tf->base_channels, "Images: channels of generator and critic")->capture_default_str()->check(positive());
     train->add_option("--seed", tf->train.seed, "Seed of initialisation, z, batches and samples")->capture_default_str();
     train->add_option("-o,--output", tf->output, "Directory for checkpoint, metrics and pictures")->capture_default_str();

@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "cli_common.hpp"
+#include "flow_training.hpp"
 #include "progress.hpp"
 #include "rflow/autograd.hpp"
 #include "rflow/data/idx.hpp"
@@ -147,14 +148,7 @@ int run_train_images(ImageTrainFlags f) {
     const std::string ckpt = (fs::path(f.output) / "checkpoint.safetensors").string();
     const std::string metrics_path = (fs::path(f.output) / "metrics.jsonl").string();
     const std::string grid = (fs::path(f.output) / "samples.png").string();
-    if (f.resume && fs::exists(ckpt)) {
-        io::Checkpoint c = as_input([&] { return io::load_checkpoint(ckpt); });
-        as_input([&] {
-            trainer->restore(c);
-            return 0;
-        });
-        std::fprintf(stderr, "resumed from %s at step %lld\n", ckpt.c_str(), static_cast<long long>(c.step));
-    }
+    if (f.resume && fs::exists(ckpt)) resume_training(*trainer, ckpt);
     std::ofstream metrics(metrics_path, f.resume ? std::ios::app : std::ios::trunc);
     if (!metrics) throw Error("cannot write " + metrics_path);
     std::fprintf(stderr, "training a U-Net flow on %s (%lld images %lldx%lld, %lld classes): %lld parameters, %lld steps, batch %lld\n",
@@ -177,31 +171,17 @@ int run_train_images(ImageTrainFlags f) {
             for (size_t i = 0; i < params.size(); ++i) params[i].copy_(saved[i]);
         }
     };
-    Progress bar("train-images", f.train.steps, f.log_every);
-    double window = 0;
-    int64_t window_n = 0;
-    trainer->train([&](const trainers::TrainProgress& p) {
-        window += p.loss;
-        ++window_n;
-        bar.update(p.step, p.elapsed_s, "loss " + fmt("%.4f", p.loss));
-        if (p.step % f.log_every == 0 || p.step == p.total) {
-            metrics << nlohmann::json{{"step", p.step}, {"loss", window / window_n}, {"elapsed_s", p.elapsed_s}}.dump()
-                    << "\n" << std::flush;
-            window = 0;
-            window_n = 0;
-        }
-        if (f.checkpoint_every > 0 && p.step % f.checkpoint_every == 0 && p.step != p.total)
-            io::save_checkpoint(ckpt, trainer->checkpoint(config.dump()));
-        if (f.sample_every > 0 && p.step % f.sample_every == 0 && p.step != p.total) sample_now(p.step);
-        if (f.time_budget_min > 0 && p.elapsed_s > 60.0 * f.time_budget_min) {
-            std::fprintf(stderr, "\ntime budget of %.1f min reached at step %lld\n", f.time_budget_min,
-                         static_cast<long long>(p.step));
-            return false;
-        }
-        return true;
-    });
-    bar.finish();
-    io::save_checkpoint(ckpt, trainer->checkpoint(config.dump()));
+    FlowLoopOptions loop;
+    loop.label = "train-images";
+    loop.checkpoint_path = ckpt;
+    loop.config_json = config.dump();
+    loop.log_every = f.log_every;
+    loop.checkpoint_every = f.checkpoint_every;
+    loop.time_budget_min = f.time_budget_min;
+    loop.on_step = [&](int64_t step) {
+        if (f.sample_every > 0 && step % f.sample_every == 0 && step != f.train.steps) sample_now(step);
+    };
+    run_flow_loop(*trainer, metrics, loop);
     sample_now(trainer->steps_done());
     if (!trainer->losses().empty())
         io::write_curve_png((fs::path(f.output) / "loss.png").string(), "U-Net flow-matching loss", trainer->losses());

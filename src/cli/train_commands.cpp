@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "cli_common.hpp"
+#include "flow_training.hpp"
 #include "progress.hpp"
 #include "rflow/autograd.hpp"
 #include "rflow/data/toy2d.hpp"
@@ -172,21 +173,16 @@ int run_training(const TrainFlags& f, trainers::PairSource pairs, nn::VelocityML
     config["seed"] = f.train.seed;
     config["time_sampling"] = f.train.time_sampler;
     config["ema"] = f.train.ema_decay;
-    if (f.resume && fs::exists(ckpt_path)) {
-        io::Checkpoint c = as_input([&] { return io::load_checkpoint(ckpt_path); });
-        nlohmann::json saved = nlohmann::json::parse(c.config, nullptr, false);
-        for (const char* key : {"dataset", "data_csv", "kind", "distill_k"})
-            if (saved.is_object() && saved.contains(key) != config.contains(key))
-                throw BadInput(ckpt_path + ": cannot resume: the checkpoint's '" + key + "' differs from this run's");
-            else if (saved.is_object() && saved.contains(key) && saved[key] != config[key])
-                throw BadInput(ckpt_path + ": cannot resume: the checkpoint has " + key + " = " + saved[key].dump() +
-                               ", this run " + config[key].dump());
-        as_input([&] {
-            trainer->restore(c);
-            return 0;
+    if (f.resume && fs::exists(ckpt_path))
+        resume_training(*trainer, ckpt_path, [&](const io::Checkpoint& c) {
+            nlohmann::json saved = nlohmann::json::parse(c.config, nullptr, false);
+            for (const char* key : {"dataset", "data_csv", "kind", "distill_k"})
+                if (saved.is_object() && saved.contains(key) != config.contains(key))
+                    throw BadInput(ckpt_path + ": cannot resume: the checkpoint's '" + key + "' differs from this run's");
+                else if (saved.is_object() && saved.contains(key) && saved[key] != config[key])
+                    throw BadInput(ckpt_path + ": cannot resume: the checkpoint has " + key + " = " + saved[key].dump() +
+                                   ", this run " + config[key].dump());
         });
-        std::fprintf(stderr, "resumed from %s at step %lld\n", ckpt_path.c_str(), static_cast<long long>(c.step));
-    }
     std::ofstream metrics(metrics_path, f.resume ? std::ios::app : std::ios::trunc);
     if (!metrics) throw Error("cannot write " + metrics_path);
 
@@ -194,25 +190,13 @@ int run_training(const TrainFlags& f, trainers::PairSource pairs, nn::VelocityML
     std::fprintf(stderr, "training %s on %s: %lld parameters, %lld steps, batch %lld\n", label.c_str(),
                  f.data.name().c_str(), static_cast<long long>(model.num_parameters()),
                  static_cast<long long>(f.train.steps), static_cast<long long>(f.train.batch));
-    Progress bar(label, f.train.steps, f.log_every);
-    double window = 0;
-    int64_t window_n = 0;
-    trainer->train([&](const trainers::TrainProgress& p) {
-        window += p.loss;
-        ++window_n;
-        bar.update(p.step, p.elapsed_s, "loss " + fmt("%.4f", p.loss));
-        if (p.step % f.log_every == 0 || p.step == p.total) {
-            metrics << nlohmann::json{{"step", p.step}, {"loss", window / window_n}, {"elapsed_s", p.elapsed_s}}.dump()
-                    << "\n" << std::flush;
-            window = 0;
-            window_n = 0;
-        }
-        if (f.checkpoint_every > 0 && p.step % f.checkpoint_every == 0 && p.step != p.total)
-            io::save_checkpoint(ckpt_path, trainer->checkpoint(config.dump()));
-        return true;
-    });
-    bar.finish();
-    io::save_checkpoint(ckpt_path, trainer->checkpoint(config.dump()));
+    FlowLoopOptions loop;
+    loop.label = label;
+    loop.checkpoint_path = ckpt_path;
+    loop.config_json = config.dump();
+    loop.log_every = f.log_every;
+    loop.checkpoint_every = f.checkpoint_every;
+    run_flow_loop(*trainer, metrics, loop);
     if (critic) io::save_weights((fs::path(f.output) / "adversarial_critic.safetensors").string(), critic->state_dict());
 
     // pictures and a quality number, sampled from the EMA weights when there are any

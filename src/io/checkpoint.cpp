@@ -8,6 +8,18 @@
 
 namespace rflow::io {
 
+TensorList strip_prefix(const TensorList& in, const std::string& prefix) {
+    TensorList out;
+    for (const auto& [name, t] : in)
+        if (name.rfind(prefix, 0) == 0) out.emplace_back(name.substr(prefix.size()), t);
+    return out;
+}
+
+void append_prefixed(TensorList& out, const std::string& prefix, const TensorList& in) {
+    for (const auto& [name, t] : in) out.emplace_back(prefix + name, t);
+}
+
+
 namespace {
 
 constexpr const char* kFormat = "rflow-checkpoint-1";

@@ -27,6 +27,12 @@ struct Checkpoint {
     std::vector<std::pair<std::string, std::string>> metadata;
 };
 
+/// The entries whose name starts with `prefix`, with the prefix removed (e.g. "generator." of a
+/// checkpoint that holds two networks).
+RFLOW_API TensorList strip_prefix(const TensorList& in, const std::string& prefix);
+/// Every entry with `prefix` put in front of its name, appended to `out`.
+RFLOW_API void append_prefixed(TensorList& out, const std::string& prefix, const TensorList& in);
+
 RFLOW_API void save_checkpoint(const std::string& path, const Checkpoint& ckpt);
 /// Errors name the path and what is missing or malformed.
 RFLOW_API Checkpoint load_checkpoint(const std::string& path);

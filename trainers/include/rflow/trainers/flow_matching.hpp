@@ -66,6 +66,7 @@ public:
     void train(const ProgressFn& progress = nullptr);
 
     int64_t steps_done() const { return step_; }
+    const FlowMatchingConfig& config() const { return cfg_; }
     const std::vector<float>& losses() const { return losses_; }
     Generator& generator() { return gen_; }
     /// The EMA of the weights, or null when cfg.ema_decay == 0.

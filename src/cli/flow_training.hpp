@@ -1,0 +1,34 @@
+// The training loop shared by `rflow train|reflow|distill` and `rflow train-images`: resume from
+// the output's checkpoint, a progress bar, a metrics.jsonl line of the mean loss every log_every
+// steps, periodic and final atomic checkpoints, an optional time budget and a per-step hook.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <string>
+
+#include "rflow/io/checkpoint.hpp"
+#include "rflow/trainers/flow_matching.hpp"
+
+namespace rflow::cli {
+
+struct FlowLoopOptions {
+    std::string label;            ///< progress bar label
+    std::string checkpoint_path;
+    std::string config_json;      ///< stored in every checkpoint
+    int64_t log_every = 100;
+    int64_t checkpoint_every = 0; ///< 0 = only at the end
+    double time_budget_min = 0;   ///< 0 = no limit
+    std::function<void(int64_t step)> on_step;  ///< after each step's bookkeeping (e.g. sample grids)
+};
+
+/// Restores the trainer from `path` (BadInput naming the file if unreadable); `check` may
+/// reject the checkpoint (throw BadInput) before anything is restored. Prints where it resumed.
+void resume_training(trainers::FlowMatchingTrainer& trainer, const std::string& path,
+                     const std::function<void(const io::Checkpoint&)>& check = nullptr);
+
+/// Trains to the configured step count (or the time budget), then writes the final checkpoint.
+void run_flow_loop(trainers::FlowMatchingTrainer& trainer, std::ostream& metrics, const FlowLoopOptions& o);
+
+}  // namespace rflow::cli
