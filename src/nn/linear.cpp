@@ -27,7 +27,8 @@ Linear::Linear(int64_t in_features, int64_t out_features, Generator& gen, bool b
 Tensor Linear::forward(const Tensor& x) {
     RFLOW_CHECK(x.dim() >= 1 && x.size(-1) == in_,
                 "Linear(" << in_ << " -> " << out_ << ") got input " << shape_str(x.shape()));
-    return linear(x, weight_, bias_);
+    Tensor y = linear(x, weight_, bias_);
+    return hook_ ? hook_(x, y) : y;
 }
 
 }  // namespace rflow::nn

@@ -129,4 +129,25 @@ std::shared_ptr<Module> Module::child(const std::string& name) const {
     RFLOW_FAIL("no submodule named '" << name << "'");
 }
 
+std::vector<std::pair<std::string, Module*>> Module::named_modules() {
+    std::vector<std::pair<std::string, Module*>> out{{"", this}};
+    for (const auto& [name, child] : children_)
+        for (auto& [sub, m] : child->named_modules()) out.emplace_back(sub.empty() ? name : name + "." + sub, m);
+    return out;
+}
+
+void Module::attach_child(const std::string& name, std::shared_ptr<Module> m) {
+    for (const auto& c : children_) RFLOW_CHECK(c.first != name, "module already has a child '" << name << "'");
+    add_child(name, std::move(m));
+}
+
+void Module::detach_child(const std::string& name) {
+    for (auto it = children_.begin(); it != children_.end(); ++it)
+        if (it->first == name) {
+            children_.erase(it);
+            return;
+        }
+    RFLOW_FAIL("module has no child '" << name << "'");
+}
+
 }  // namespace rflow::nn

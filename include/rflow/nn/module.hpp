@@ -41,6 +41,13 @@ public:
     /// Names of direct children, in registration order.
     std::vector<std::string> child_names() const;
     std::shared_ptr<Module> child(const std::string& name) const;
+    /// Every module of the tree with its dotted name ("" for this one), depth first.
+    std::vector<std::pair<std::string, Module*>> named_modules();
+    /// Adds a child after construction (adapters such as LoRA attach their factors this way);
+    /// Error if the name is taken.
+    void attach_child(const std::string& name, std::shared_ptr<Module> m);
+    /// Removes a child added by attach_child (or any child); Error naming it if absent.
+    void detach_child(const std::string& name);
 
 protected:
     Tensor& register_parameter(const std::string& name, Tensor t);

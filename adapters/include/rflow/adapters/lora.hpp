@@ -1,0 +1,119 @@
+// LoRA adapters on Linear layers, PEFT convention (SPEC sections 2 and 3):
+//
+//   y = W0 x + b + s B A dropout(x),   A [r, in] ("lora_A.weight"), B [out, r] ("lora_B.weight"),
+//   s = alpha / r, or alpha / sqrt(r) with rsLoRA.
+//
+// Inits by name (each leaves the model's output unchanged):
+//   "default"  A Kaiming-uniform (a = sqrt 5), B = 0
+//   "pissa"    W0 = U S V^T: A = sqrt(S_r / s) V_r^T, B = U_r sqrt(S_r / s), W0 <- W0 - s B A
+//   "lora-ga"  from the gradient G of the loss in W0 (init_lora_ga): G = U S V^T,
+//              A = c V[:, :r]^T, B = c U[:, r:2r], c = out^(1/4) / sqrt(gamma), W0 <- W0 - s B A
+// DoRA (dora = true) splits the adapted weight into a magnitude m (per output row, initialised to
+// ||W0 + s B A|| at construction) and a direction: y = m / ||W0 + s B A||_row * ((W0 + s B A) x) + b, the norm taken
+// without gradient as in the DoRA paper and PEFT.
+// The factors are attached to the Linear as children, so the model's state dict names them as
+// PEFT does ("<module>.lora_A.weight"); the base weight and bias are frozen.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rflow/nn/linear.hpp"
+#include "rflow/optim/optimizer.hpp"
+#include "rflow/philox.hpp"
+
+namespace rflow::adapters {
+
+struct LoRAConfig {
+    int64_t rank = 8;
+    float alpha = 16.f;
+    float dropout = 0.f;           ///< on the adapter's input, training mode only
+    bool rslora = false;           ///< s = alpha / sqrt(r) instead of alpha / r
+    bool dora = false;
+    std::string init = "default";  ///< "default" or "pissa"; "lora-ga" goes through init_lora_ga
+    float ga_gamma = 16.f;         ///< LoRA-GA's "stable" scale c = out^(1/4) / sqrt(gamma)
+};
+
+/// The inits accepted by LoRAConfig::init (and "lora-ga").
+RFLOW_API std::vector<std::string> lora_init_names();
+
+/// One adapter on one Linear.
+class RFLOW_API LoRA {
+public:
+    /// Attaches to `base` (Error if it already has an adapter or the rank is out of range).
+    LoRA(nn::Linear& base, const LoRAConfig& cfg, Generator& gen);
+    LoRA(const LoRA&) = delete;
+    LoRA& operator=(const LoRA&) = delete;
+    ~LoRA();
+
+    /// The adapted output given the base output y = W0 x + b.
+    Tensor forward(const Tensor& x, const Tensor& y);
+
+    /// LoRA-GA: re-initialises A, B from the gradient G [out, in] of the loss in the base weight
+    /// and corrects W0 so the output is unchanged. Needs 2r <= min(out, in).
+    void init_lora_ga(const Tensor& grad);
+
+    /// W0 <- the adapted weight; forward then adds nothing. unmerge() restores W0 bit for bit.
+    void merge();
+    void unmerge();
+    bool merged() const { return merged_; }
+
+    nn::Linear& A() { return *a_; }
+    nn::Linear& B() { return *b_; }
+    nn::Linear& base() { return base_; }
+    /// DoRA's magnitude [out] (undefined without DoRA).
+    Tensor magnitude() const;
+    float scaling() const { return scaling_; }
+    const LoRAConfig& config() const { return cfg_; }
+    /// The adapted weight W0 + s B A (DoRA: with its magnitude), without recording.
+    Tensor effective_weight() const;
+    /// s B A, the change to W0 (DoRA: effective_weight() - W0).
+    Tensor delta_weight() const;
+    /// The adapter's trainable tensors: A, B (and DoRA's magnitude).
+    std::vector<Tensor> parameters() const;
+
+private:
+    Tensor adapted_weight(bool record) const;
+    nn::Linear& base_;
+    LoRAConfig cfg_;
+    float scaling_;
+    std::shared_ptr<nn::Linear> a_, b_;
+    std::shared_ptr<nn::Module> magnitude_;
+    Generator dropout_gen_;
+    bool merged_ = false;
+    Tensor unmerged_weight_;  // exact copy of W0 while merged
+};
+
+/// Adapters on every Linear of a model whose dotted name matches a target: a target matches a
+/// name equal to it or ending in "." + target (PEFT's target_modules), or, when it starts with
+/// "re:", the whole name by regular expression. Per-module overrides by the same matching:
+/// rank_pattern and alpha_pattern (PEFT's fields).
+struct LoRATargets {
+    std::vector<std::string> targets;
+    std::map<std::string, int64_t> rank_pattern;
+    std::map<std::string, float> alpha_pattern;
+};
+
+class RFLOW_API LoRAModel {
+public:
+    /// Freezes every parameter of the model, then adapts the targets. Error naming the targets
+    /// when nothing matches.
+    LoRAModel(nn::Module& model, const LoRATargets& targets, const LoRAConfig& cfg, Generator& gen);
+    const std::vector<std::pair<std::string, std::shared_ptr<LoRA>>>& adapters() const { return adapters_; }
+    /// All adapter tensors, in module order (the base model's are frozen).
+    std::vector<Tensor> parameters() const;
+    /// LoRA+: {A (and DoRA magnitudes), lr} and {B, ratio * lr}.
+    std::vector<optim::ParamGroup> lora_plus_groups(float lr, float ratio = 16.f, float weight_decay = 0.f) const;
+    void merge();
+    void unmerge();
+
+private:
+    std::vector<std::pair<std::string, std::shared_ptr<LoRA>>> adapters_;
+};
+
+/// Does `target` select the module named `name` (rules above)?
+RFLOW_API bool lora_target_matches(const std::string& target, const std::string& name);
+
+}  // namespace rflow::adapters

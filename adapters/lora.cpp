@@ -1,0 +1,213 @@
+// LoRA adapters (see lora.hpp for the math and conventions).
+#include "rflow/adapters/lora.hpp"
+
+#include <cmath>
+#include <regex>
+
+#include "rflow/autograd.hpp"
+#include "rflow/conv_ops.hpp"
+#include "rflow/error.hpp"
+#include "rflow/linalg.hpp"
+#include "rflow/ops.hpp"
+
+namespace rflow::adapters {
+
+namespace {
+
+/// A module holding one vector parameter "weight" (DoRA's magnitude), so the state dict names it
+/// "<module>.lora_magnitude_vector.weight".
+class Vector : public nn::Module {
+public:
+    explicit Vector(const Tensor& v) { register_parameter("weight", v); }
+};
+
+// Row norms ||W[i, :]|| as [out].
+Tensor row_norms(const Tensor& w) { return sqrt(sum(square(w), {1})); }
+
+}  // namespace
+
+std::vector<std::string> lora_init_names() { return {"default", "pissa", "lora-ga"}; }
+
+LoRA::LoRA(nn::Linear& base, const LoRAConfig& cfg, Generator& gen)
+    : base_(base), cfg_(cfg), dropout_gen_(gen.seed(), 9) {
+    const int64_t in = base.in_features(), out = base.out_features();
+    RFLOW_CHECK(!base.has_output_hook(), "LoRA: this Linear already has an adapter");
+    RFLOW_CHECK(cfg.rank >= 1 && cfg.rank <= std::min(in, out),
+                "LoRA: rank " << cfg.rank << " must lie in [1, min(in, out) = " << std::min(in, out) << "]");
+    RFLOW_CHECK(cfg.alpha > 0.f && std::isfinite(cfg.alpha), "LoRA: alpha must be > 0, got " << cfg.alpha);
+    RFLOW_CHECK(cfg.dropout >= 0.f && cfg.dropout < 1.f, "LoRA: dropout must lie in [0, 1), got " << cfg.dropout);
+    RFLOW_CHECK(cfg.init == "default" || cfg.init == "pissa" || cfg.init == "lora-ga",
+                "unknown LoRA init '" << cfg.init << "' (known: default, pissa, lora-ga)");
+    scaling_ = cfg.alpha / (cfg.rslora ? std::sqrt(static_cast<float>(cfg.rank)) : static_cast<float>(cfg.rank));
+    a_ = std::make_shared<nn::Linear>(in, cfg.rank, gen, false);  // Kaiming-uniform, a = sqrt 5 (PEFT)
+    b_ = std::make_shared<nn::Linear>(cfg.rank, out, gen, false);
+    b_->weight().fill_(0.f);
+    base.weight().requires_grad_(false);
+    if (base.bias().defined()) base.bias().requires_grad_(false);
+    if (cfg.init == "pissa") {
+        // W0 = U S V^T: s B A = U_r S_r V_r^T, the principal part; W0 keeps the rest
+        NoGradGuard ng;
+        const Svd d = svd(base.weight());
+        const Tensor root = sqrt(mul(d.S.slice(0, 0, cfg.rank), 1.f / scaling_));  // sqrt(S_r / s)
+        a_->weight().copy_(mul(d.V.slice(1, 0, cfg.rank).t(), root.reshape({cfg.rank, 1})));
+        b_->weight().copy_(mul(d.U.slice(1, 0, cfg.rank), root.reshape({1, cfg.rank})));
+        base.weight().copy_(sub(base.weight(), mul(matmul(b_->weight(), a_->weight()), scaling_)));
+    }
+    base.attach_child("lora_A", a_);
+    base.attach_child("lora_B", b_);
+    if (cfg.dora) {
+        NoGradGuard ng;
+        magnitude_ = std::make_shared<Vector>(row_norms(adapted_weight(false)));  // m = ||W0 + s B A||
+        base.attach_child("lora_magnitude_vector", magnitude_);
+    }
+    base.set_output_hook([this](const Tensor& x, const Tensor& y) { return forward(x, y); });
+}
+
+LoRA::~LoRA() {
+    base_.set_output_hook(nullptr);
+    for (const char* name : {"lora_A", "lora_B", "lora_magnitude_vector"}) {
+        try {
+            base_.detach_child(name);
+        } catch (const Error&) {  // absent (no DoRA)
+        }
+    }
+}
+
+Tensor LoRA::magnitude() const { return magnitude_ ? magnitude_->named_parameters().front().second : Tensor(); }
+
+std::vector<Tensor> LoRA::parameters() const {
+    std::vector<Tensor> p{a_->weight(), b_->weight()};
+    if (magnitude_) p.push_back(magnitude());
+    return p;
+}
+
+Tensor LoRA::forward(const Tensor& x, const Tensor& y) {
+    if (merged_) return y;
+    const Tensor h = cfg_.dropout > 0.f ? dropout(x, cfg_.dropout, dropout_gen_, base_.is_training()) : x;
+    const Tensor update = mul(b_->forward(a_->forward(h)), scaling_);  // s B A x
+    if (!magnitude_) return add(y, update);
+    // DoRA: m / ||W0 + s B A||_row (norm without gradient) times (W0 x + s B A x), plus the bias
+    Tensor norm;
+    {
+        NoGradGuard ng;
+        norm = row_norms(adapted_weight(false));
+    }
+    const Tensor scale = div(magnitude(), norm);
+    const Tensor bias = base_.bias();
+    const Tensor linear_part = bias.defined() ? sub(y, bias) : y;
+    const Tensor out = mul(add(linear_part, update), scale);
+    return bias.defined() ? add(out, bias) : out;
+}
+
+Tensor LoRA::adapted_weight(bool record) const {
+    GradModeGuard g(record && grad_enabled());
+    return add(base_.weight(), mul(matmul(b_->weight(), a_->weight()), scaling_));
+}
+
+Tensor LoRA::effective_weight() const {
+    NoGradGuard ng;
+    const Tensor w = merged_ ? unmerged_weight_ : base_.weight();
+    const Tensor adapted = add(w, mul(matmul(b_->weight(), a_->weight()), scaling_));
+    if (!magnitude_) return adapted;
+    return mul(adapted, div(magnitude(), row_norms(adapted)).reshape({-1, 1}));
+}
+
+Tensor LoRA::delta_weight() const {
+    NoGradGuard ng;
+    return sub(effective_weight(), merged_ ? unmerged_weight_ : base_.weight());
+}
+
+void LoRA::merge() {
+    RFLOW_CHECK(!merged_, "LoRA: already merged");
+    NoGradGuard ng;
+    const Tensor w = effective_weight();
+    unmerged_weight_ = base_.weight().clone();  // kept so unmerge is exact
+    base_.weight().copy_(w);
+    merged_ = true;
+}
+
+void LoRA::unmerge() {
+    RFLOW_CHECK(merged_, "LoRA: not merged");
+    NoGradGuard ng;
+    base_.weight().copy_(unmerged_weight_);
+    unmerged_weight_ = Tensor();
+    merged_ = false;
+}
+
+void LoRA::init_lora_ga(const Tensor& grad) {
+    const int64_t out = base_.out_features(), in = base_.in_features(), r = cfg_.rank;
+    RFLOW_CHECK(!merged_, "LoRA-GA init: unmerge first");
+    RFLOW_CHECK(grad.shape() == Shape({out, in}),
+                "LoRA-GA init: gradient " << shape_str(grad.shape()) << " does not match the weight [" << out << ", "
+                                          << in << "]");
+    RFLOW_CHECK(2 * r <= std::min(out, in), "LoRA-GA init: needs 2 rank = " << 2 * r << " <= min(out, in) = "
+                                                                           << std::min(out, in));
+    NoGradGuard ng;
+    const Svd d = svd(grad);
+    const float c = std::pow(static_cast<float>(out), 0.25f) / std::sqrt(cfg_.ga_gamma);
+    const Tensor old = mul(matmul(b_->weight(), a_->weight()), scaling_);
+    a_->weight().copy_(mul(d.V.slice(1, 0, r).t(), c));      // c V[:, :r]^T
+    b_->weight().copy_(mul(d.U.slice(1, r, 2 * r), c));     // c U[:, r:2r]
+    // W0 <- W0 + s B_old A_old - s B A: the adapted weight, hence the output, is unchanged
+    base_.weight().copy_(sub(add(base_.weight(), old), mul(matmul(b_->weight(), a_->weight()), scaling_)));
+}
+
+bool lora_target_matches(const std::string& target, const std::string& name) {
+    if (target.rfind("re:", 0) == 0) return std::regex_match(name, std::regex(target.substr(3)));
+    if (name == target) return true;
+    return name.size() > target.size() && name.compare(name.size() - target.size(), target.size(), target) == 0 &&
+           name[name.size() - target.size() - 1] == '.';
+}
+
+LoRAModel::LoRAModel(nn::Module& model, const LoRATargets& targets, const LoRAConfig& cfg, Generator& gen) {
+    RFLOW_CHECK(!targets.targets.empty(), "LoRA: no target modules given");
+    for (Tensor& p : model.parameters()) p.requires_grad_(false);  // only adapters train
+    for (auto& [name, module] : model.named_modules()) {
+        auto* linear = dynamic_cast<nn::Linear*>(module);
+        if (!linear || name.empty()) continue;
+        if (name.size() >= 7 && (name.compare(name.size() - 6, 6, "lora_A") == 0 || name.compare(name.size() - 6, 6, "lora_B") == 0))
+            continue;
+        bool hit = false;
+        for (const std::string& t : targets.targets) hit = hit || lora_target_matches(t, name);
+        if (!hit) continue;
+        LoRAConfig c = cfg;
+        for (const auto& [pattern, rank] : targets.rank_pattern)
+            if (lora_target_matches(pattern, name)) c.rank = rank;
+        for (const auto& [pattern, alpha] : targets.alpha_pattern)
+            if (lora_target_matches(pattern, name)) c.alpha = alpha;
+        adapters_.emplace_back(name, std::make_shared<LoRA>(*linear, c, gen));
+    }
+    if (adapters_.empty()) {
+        std::string list;
+        for (const std::string& t : targets.targets) list += (list.empty() ? "" : ", ") + t;
+        RFLOW_FAIL("LoRA: no Linear layer matches the targets " << list);
+    }
+}
+
+std::vector<Tensor> LoRAModel::parameters() const {
+    std::vector<Tensor> p;
+    for (const auto& [name, a] : adapters_)
+        for (const Tensor& t : a->parameters()) p.push_back(t);
+    return p;
+}
+
+std::vector<optim::ParamGroup> LoRAModel::lora_plus_groups(float lr, float ratio, float weight_decay) const {
+    RFLOW_CHECK(ratio > 0.f && std::isfinite(ratio), "LoRA+: the B/A learning-rate ratio must be > 0, got " << ratio);
+    optim::ParamGroup a{"lora_A", {}, lr, weight_decay}, b{"lora_B", {}, lr * ratio, weight_decay};
+    for (const auto& [name, ad] : adapters_) {
+        a.params.push_back(ad->A().weight());
+        if (ad->config().dora) a.params.push_back(ad->magnitude());
+        b.params.push_back(ad->B().weight());
+    }
+    return {a, b};
+}
+
+void LoRAModel::merge() {
+    for (auto& [name, a] : adapters_) a->merge();
+}
+
+void LoRAModel::unmerge() {
+    for (auto& [name, a] : adapters_) a->unmerge();
+}
+
+}  // namespace rflow::adapters
