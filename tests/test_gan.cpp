@@ -7,10 +7,10 @@
 #include <cmath>
 
 #include <rflow/autograd.hpp>
-#include <rflow/gan/adversarial.hpp>
-#include <rflow/gan/critic.hpp>
-#include <rflow/gan/gan_trainer.hpp>
-#include <rflow/gan/losses.hpp>
+#include <rflow/trainers/adversarial.hpp>
+#include <rflow/nn/critic.hpp>
+#include <rflow/trainers/gan_trainer.hpp>
+#include <rflow/nn/critic_loss.hpp>
 #include <rflow/nn/linear.hpp>
 #include <rflow/nn/mlp.hpp>
 #include <rflow/nn/velocity_mlp.hpp>
@@ -31,7 +31,7 @@ namespace {
 std::vector<float> vec(const Tensor& t) { return t.contiguous().to_vector(); }
 
 /// D(x) = 1/2 sum_j x_j^2 over every dimension of a sample: grad D(x) = x.
-class HalfSquareCritic : public gan::Critic {
+class HalfSquareCritic : public nn::Critic {
 public:
     Tensor forward(const Tensor& x) override {
         return mul(sum(square(x.reshape({x.size(0), -1})), {1}), 0.5f);
@@ -39,7 +39,7 @@ public:
 };
 
 /// 1-D quadratic critic D(x) = a x^2 / 2 + b x, so grad D = a x + b (SPEC 1.h.2).
-class QuadraticCritic : public gan::Critic {
+class QuadraticCritic : public nn::Critic {
 public:
     QuadraticCritic() {
         a_ = register_parameter("a", Tensor::zeros({1}));
@@ -53,7 +53,7 @@ public:
 };
 
 /// D(x) = sum_j sqrt(|w x_j|), w = 1: finite at x = 0, with a 0/0 derivative in w there.
-class SqrtCritic : public gan::Critic {
+class SqrtCritic : public nn::Critic {
 public:
     SqrtCritic() { w_ = register_parameter("w", Tensor::ones({1})); }
     Tensor forward(const Tensor& x) override { return sum(sqrt(abs(mul(x, w_))), {1}); }
@@ -100,12 +100,12 @@ GridPairs grid_pairs(int64_t pairs, int64_t nodes) {
 
 TEST_CASE("critics: shapes, clear errors, and second-order checks through the whole critic") {
     Generator gen(1);
-    gan::MLPCriticConfig mc;
+    nn::MLPCriticConfig mc;
     mc.in_dim = 3;
     mc.hidden = {5, 4};
     for (bool ln : {false, true}) {
         mc.layer_norm = ln;
-        gan::MLPCritic critic(mc, gen);
+        nn::MLPCritic critic(mc, gen);
         const Tensor x = rand_tensor({4, 3}, 2);
         CHECK(critic.forward(x).shape() == Shape{4});
         CHECK_THROWS_AS(critic.forward(rand_tensor({4, 2}, 3)), Error);
@@ -119,11 +119,11 @@ TEST_CASE("critics: shapes, clear errors, and second-order checks through the wh
         auto r2 = check_grad2(f, inputs);
         CHECK_MESSAGE(r2.ok, r2.report);
     }
-    gan::ConvCriticConfig cc;
+    nn::ConvCriticConfig cc;
     cc.image_size = 6;
     cc.base_channels = 2;
     cc.levels = 1;
-    gan::ConvCritic conv(cc, gen);
+    nn::ConvCritic conv(cc, gen);
     const Tensor img = rand_tensor({2, 1, 6, 6}, 4);
     CHECK(conv.forward(img).shape() == Shape{2});
     CHECK_THROWS_AS(conv.forward(rand_tensor({2, 1, 5, 5}, 5)), Error);
@@ -152,38 +152,38 @@ TEST_CASE("gradient penalties match hand-computed values: one t per sample, norm
         gp += (std::sqrt(sq) - 1) * (std::sqrt(sq) - 1) / 2;
         zc += 0.5 * sq / 2;
     }
-    gan::CriticLoss w = gan::critic_loss("wgan-gp", d, real, fake, t);
+    nn::CriticLoss w = nn::critic_loss("wgan-gp", d, real, fake, t);
     CHECK(w.penalty.item() == doctest::Approx(10 * gp).epsilon(1e-5));
     CHECK(std::fabs(10 * gp - 10 * gp_per_pixel) > 1.0);  // the per-pixel norm would be caught
     CHECK(w.wasserstein_gap.item() == doctest::Approx(gap).epsilon(1e-5));
     CHECK(w.total.item() == doctest::Approx(gap + 10 * gp).epsilon(1e-5));
-    gan::CriticLoss z = gan::critic_loss("zero-centered", d, real, fake, t);
+    nn::CriticLoss z = nn::critic_loss("zero-centered", d, real, fake, t);
     CHECK(z.penalty.item() == doctest::Approx(zc).epsilon(1e-5));
-    CHECK(gan::input_gradient_norms(d, real).shape() == Shape{2});
+    CHECK(nn::input_gradient_norms(d, real).shape() == Shape{2});
 
     // the random form draws exactly one t per sample (N words) and equals the explicit form
     Generator g1(9), g2(9);
-    gan::CriticLoss drawn = gan::critic_loss("wgan-gp", d, real, fake, g1);
+    nn::CriticLoss drawn = nn::critic_loss("wgan-gp", d, real, fake, g1);
     const Tensor t2 = Tensor::uniform({2}, g2);
     CHECK(g1 == g2);
-    CHECK(drawn.total.item() == doctest::Approx(gan::critic_loss("wgan-gp", d, real, fake, t2).total.item()));
+    CHECK(drawn.total.item() == doctest::Approx(nn::critic_loss("wgan-gp", d, real, fake, t2).total.item()));
     // a per-element t (one per pixel) gives another value on this data
     Generator g3(9);
     const Tensor t_el = Tensor::uniform({2, 1, 2, 2}, g3);
     const Tensor xt_el = add(mul(t_el, real), mul(rsub(t_el, 1.f), fake));
-    const Tensor per_el = mul(mean(square(add(gan::input_gradient_norms(d, xt_el), -1.f))), 10.f);
+    const Tensor per_el = mul(mean(square(add(nn::input_gradient_norms(d, xt_el), -1.f))), 10.f);
     CHECK(std::fabs(per_el.item() - drawn.penalty.item()) > 1e-3);
 
-    CHECK_THROWS_AS(gan::critic_loss("wgan", d, real, fake, t), Error);
-    CHECK_THROWS_AS(gan::critic_loss("wgan-gp", d, real, fake, Tensor::zeros({2, 4})), Error);
+    CHECK_THROWS_AS(nn::critic_loss("wgan", d, real, fake, t), Error);
+    CHECK_THROWS_AS(nn::critic_loss("wgan-gp", d, real, fake, Tensor::zeros({2, 4})), Error);
 }
 
 TEST_CASE("SPEC 1.h.1: the mean over t of <grad D(x_t), x1 - x0> is D(x1) - D(x0)") {
     Generator gen(3);
-    gan::MLPCriticConfig mc;
+    nn::MLPCriticConfig mc;
     mc.in_dim = 3;
     mc.hidden = {16, 16};
-    gan::MLPCritic d(mc, gen);
+    nn::MLPCritic d(mc, gen);
     const int64_t pairs = 3, nodes = 2000;
     const Tensor x0 = rand_tensor({pairs, 3}, 6, -2.f, 2.f), x1 = rand_tensor({pairs, 3}, 7, -2.f, 2.f);
     const std::vector<float> a = vec(x0), b = vec(x1);
@@ -194,7 +194,7 @@ TEST_CASE("SPEC 1.h.1: the mean over t of <grad D(x_t), x1 - x0> is D(x1) - D(x0
             const float t = (k + 0.5f) / nodes;
             for (int j = 0; j < 3; ++j) pts.push_back((1 - t) * a[3 * i + j] + t * b[3 * i + j]);
         }
-        const std::vector<float> g = vec(gan::input_gradient(d, Tensor::from_vector(pts, {nodes, 3})));
+        const std::vector<float> g = vec(nn::input_gradient(d, Tensor::from_vector(pts, {nodes, 3})));
         double integral = 0;
         for (int64_t k = 0; k < nodes; ++k)
             for (int j = 0; j < 3; ++j) integral += g[3 * k + j] * (b[3 * i + j] - a[3 * i + j]) / nodes;
@@ -207,9 +207,9 @@ TEST_CASE("SPEC 1.h.2 and 1.h.4: zero-centred critic = least squares of x1 - x0;
     const GridPairs p = grid_pairs(400, 64);
     auto loss_with = [&](float weight) {
         return [&p, weight](QuadraticCritic& d) {
-            gan::CriticLossOptions o;
+            nn::CriticLossOptions o;
             o.zero_weight = weight;
-            return gan::critic_loss("zero-centered", d, p.real, p.fake, p.t, o).total;
+            return nn::critic_loss("zero-centered", d, p.real, p.fake, p.t, o).total;
         };
     };
     const auto [a, b] = quadratic_minimiser(loss_with(0.5f));
@@ -235,16 +235,16 @@ TEST_CASE("SPEC 1.h.2 and 1.h.4: zero-centred critic = least squares of x1 - x0;
 TEST_CASE("SPEC 1.h.3: the regression step's gradient at theta_tau is 2 eps grad(-D(g(z)))") {
     Generator gen(11);
     nn::MLP g(2, {8}, 2, gen);
-    gan::MLPCriticConfig mc;
+    nn::MLPCriticConfig mc;
     mc.hidden = {8, 8};
-    gan::MLPCritic d(mc, gen);
+    nn::MLPCritic d(mc, gen);
     const Tensor z = Tensor::normal({16, 2}, gen);
     const float eps = 0.1f;
     const std::vector<Tensor> params = g.parameters();
     Tensor out = g.forward(z);
-    const Tensor target = add(out.detach(), mul(gan::input_gradient(d, out.detach()).detach(), eps));
-    const std::vector<Tensor> reg = grad({gan::generator_regression_loss(out, target)}, params);
-    const std::vector<Tensor> adv = grad({gan::generator_loss(d, g.forward(z))}, params);
+    const Tensor target = add(out.detach(), mul(nn::input_gradient(d, out.detach()).detach(), eps));
+    const std::vector<Tensor> reg = grad({nn::generator_regression_loss(out, target)}, params);
+    const std::vector<Tensor> adv = grad({nn::generator_loss(d, g.forward(z))}, params);
     double scale = 0;
     for (size_t i = 0; i < params.size(); ++i) {
         CHECK(max_abs_diff(reg[i], mul(adv[i], 2 * eps)) < 1e-5);
@@ -261,7 +261,7 @@ std::pair<float, float> train_gaussian(const std::string& method, int64_t steps,
     nn::Linear g(1, 1, init);
     g.weight().fill_(1.f);
     g.bias().fill_(0.f);
-    gan::GANConfig cfg;
+    trainers::GANConfig cfg;
     cfg.method = method;
     cfg.steps = steps;
     cfg.batch = 256;
@@ -284,15 +284,15 @@ std::pair<float, float> train_gaussian(const std::string& method, int64_t steps,
         nn::VelocityMLP field(vc, init);
         optim::Adam copt(field.parameters(), co);
         cfg.epsilon = 0.5f;
-        gan::GANTrainer trainer(g, field, gopt, copt, data, cfg);
+        trainers::GANTrainer trainer(g, field, gopt, copt, data, cfg);
         trainer.train();
     } else {
-        gan::MLPCriticConfig mc;
+        nn::MLPCriticConfig mc;
         mc.in_dim = 1;
         mc.hidden = {32, 32};
-        gan::MLPCritic critic(mc, init);
+        nn::MLPCritic critic(mc, init);
         optim::Adam copt(critic.parameters(), co);
-        gan::GANTrainer trainer(g, critic, gopt, copt, data, cfg);
+        trainers::GANTrainer trainer(g, critic, gopt, copt, data, cfg);
         trainer.train();
     }
     return {g.bias().item(), std::fabs(g.weight().item())};
@@ -322,23 +322,23 @@ TEST_CASE("GAN trainer: checkpoints resume bit for bit, wrong critic kinds and n
     auto run = [&](int64_t first, int64_t second, bool via_checkpoint) {
         Generator init(4);
         nn::MLP g(2, {8}, 2, init);
-        gan::MLPCriticConfig mc;
+        nn::MLPCriticConfig mc;
         mc.hidden = {8};
-        gan::MLPCritic d(mc, init);
+        nn::MLPCritic d(mc, init);
         optim::Adam gopt(g.parameters()), copt(d.parameters());
-        gan::GANConfig cfg;
+        trainers::GANConfig cfg;
         cfg.method = "zero-centered";
         cfg.batch = 32;
         cfg.n_critic = 2;
-        gan::GANTrainer t(g, d, gopt, copt, data, cfg);
+        trainers::GANTrainer t(g, d, gopt, copt, data, cfg);
         for (int64_t i = 0; i < first; ++i) t.step();
         if (via_checkpoint) {
             const io::Checkpoint c = t.checkpoint();
             Generator init2(99);
             nn::MLP g2(2, {8}, 2, init2);
-            gan::MLPCritic d2(mc, init2);
+            nn::MLPCritic d2(mc, init2);
             optim::Adam gopt2(g2.parameters()), copt2(d2.parameters());
-            gan::GANTrainer t2(g2, d2, gopt2, copt2, data, cfg);
+            trainers::GANTrainer t2(g2, d2, gopt2, copt2, data, cfg);
             t2.restore(c);
             for (int64_t i = 0; i < second; ++i) t2.step();
             return g2.state_dict();
@@ -352,18 +352,18 @@ TEST_CASE("GAN trainer: checkpoints resume bit for bit, wrong critic kinds and n
 
     Generator init(4);
     nn::MLP g(2, {8}, 2, init);
-    gan::MLPCriticConfig mc;
-    gan::MLPCritic d(mc, init);
+    nn::MLPCriticConfig mc;
+    nn::MLPCritic d(mc, init);
     optim::Adam gopt(g.parameters()), copt(d.parameters());
-    gan::GANConfig cfg;
+    trainers::GANConfig cfg;
     cfg.method = "reflow-gan";
-    CHECK_THROWS_AS(gan::GANTrainer(g, d, gopt, copt, data, cfg), Error);  // needs v(x, t)
+    CHECK_THROWS_AS(trainers::GANTrainer(g, d, gopt, copt, data, cfg), Error);  // needs v(x, t)
     cfg.method = "wgan";
-    CHECK_THROWS_AS(gan::GANTrainer(g, d, gopt, copt, data, cfg), Error);
+    CHECK_THROWS_AS(trainers::GANTrainer(g, d, gopt, copt, data, cfg), Error);
     cfg.method = "wgan-gp";
     cfg.batch = 8;
     auto bad = [](int64_t n, Generator&) { return Tensor::full({n, 2}, std::nanf("")); };
-    gan::GANTrainer t(g, d, gopt, copt, bad, cfg);
+    trainers::GANTrainer t(g, d, gopt, copt, bad, cfg);
     const Tensor before = d.parameters()[0].clone();
     CHECK_THROWS_WITH_AS(t.step(), doctest::Contains("non-finite critic loss"), Error);
     CHECK(max_abs_diff(before, d.parameters()[0]) == 0.0);  // the critic kept its weights
@@ -372,7 +372,7 @@ TEST_CASE("GAN trainer: checkpoints resume bit for bit, wrong critic kinds and n
     SqrtCritic sq;
     optim::Adam sopt(sq.parameters());
     auto zeros = [](int64_t n, Generator&) { return Tensor::zeros({n, 2}); };
-    gan::GANTrainer t2(g, sq, gopt, sopt, zeros, cfg);
+    trainers::GANTrainer t2(g, sq, gopt, sopt, zeros, cfg);
     CHECK_THROWS_WITH_AS(t2.step(), doctest::Contains("non-finite critic gradient"), Error);
     CHECK(sq.w_.item() == 1.f);
 
@@ -392,15 +392,15 @@ TEST_CASE("adversarial distillation term: trains its critic, adds -w E[D(G(z))] 
     vc.hidden = 16;
     vc.depth = 2;
     nn::VelocityMLP student(vc, init);
-    gan::MLPCriticConfig mc;
+    nn::MLPCriticConfig mc;
     mc.hidden = {16};
-    gan::MLPCritic critic(mc, init);
+    nn::MLPCritic critic(mc, init);
     optim::Adam copt(critic.parameters());
     auto data = [](int64_t n, Generator& gen) { return Tensor::normal({n, 2}, gen, 1.f, 0.3f); };
-    gan::AdversarialOptions o;
+    trainers::AdversarialOptions o;
     o.weight = 0.5f;
     o.k = 2;
-    gan::AdversarialTerm term(student, critic, copt, data, o);
+    trainers::AdversarialTerm term(student, critic, copt, data, o);
     Generator g(1);
     trainers::TrainingBatch b{Tensor::normal({32, 2}, g), Tensor::normal({32, 2}, g), {}};
     const Tensor w0 = critic.parameters()[0].clone();
@@ -409,7 +409,7 @@ TEST_CASE("adversarial distillation term: trains its critic, adds -w E[D(G(z))] 
     // the value is -w E[D(G(z))] with the stepped critic
     {
         NoGradGuard ng;
-        const Tensor expect = mul(neg(mean(critic.forward(gan::euler_map(student, b.x0, 2)))), 0.5f);
+        const Tensor expect = mul(neg(mean(critic.forward(trainers::euler_map(student, b.x0, 2)))), 0.5f);
         CHECK(loss.item() == doctest::Approx(expect.item()).epsilon(1e-5));
     }
     // and its gradient reaches the student's weights
@@ -444,5 +444,5 @@ TEST_CASE("adversarial distillation term: trains its critic, adds -w E[D(G(z))] 
     CHECK(total == doctest::Approx(fm_only + expected_term).epsilon(1e-5));
     CHECK(std::fabs(expected_term) > 0);
     o.weight = -1.f;
-    CHECK_THROWS_AS(gan::AdversarialTerm(student, critic, copt, data, o), Error);
+    CHECK_THROWS_AS(trainers::AdversarialTerm(student, critic, copt, data, o), Error);
 }

@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include <rflow/adapters/lora.hpp>
+#include <rflow/nn/lora.hpp>
 #include <rflow/autograd.hpp>
 #include <rflow/linalg.hpp>
 #include <rflow/nn/mlp.hpp>
@@ -15,8 +15,8 @@
 #include "gradcheck.hpp"
 
 using namespace rflow;
-using adapters::LoRA;
-using adapters::LoRAConfig;
+using nn::LoRA;
+using nn::LoRAConfig;
 using rflow::testing::check_grad;
 using rflow::testing::max_abs_diff;
 using rflow::testing::rand_tensor;
@@ -170,11 +170,11 @@ TEST_CASE("LoRA+: two groups with ratio lambda; lambda = 1 reproduces vanilla Lo
     auto train = [](bool plus, float ratio) {
         Generator gen(31);
         nn::MLP net(4, {16, 16}, 2, gen);
-        adapters::LoRATargets t;
+        nn::LoRATargets t;
         t.targets = {"re:.*"};
         LoRAConfig c;
         c.rank = 2;
-        adapters::LoRAModel lm(net, t, c, gen);
+        nn::LoRAModel lm(net, t, c, gen);
         for (auto& [name, a] : lm.adapters()) a->B().weight().copy_(rand_tensor(a->B().weight().shape(), 2));
         std::unique_ptr<optim::Adam> opt;
         if (plus) {
@@ -215,22 +215,22 @@ TEST_CASE("LoRA+ gradient-norm ratio at the stable scales is about n / sqrt(m r)
 }
 
 TEST_CASE("targets: suffix names, regular expressions, per-module rank and alpha, clear errors") {
-    CHECK(adapters::lora_target_matches("qkv", "blocks.0.attn.qkv"));
-    CHECK_FALSE(adapters::lora_target_matches("kv", "blocks.0.attn.qkv"));
-    CHECK(adapters::lora_target_matches("re:.*attn\\.(qkv|out)", "mid_attn.attn.out"));
+    CHECK(nn::lora_target_matches("qkv", "blocks.0.attn.qkv"));
+    CHECK_FALSE(nn::lora_target_matches("kv", "blocks.0.attn.qkv"));
+    CHECK(nn::lora_target_matches("re:.*attn\\.(qkv|out)", "mid_attn.attn.out"));
     Generator gen(51);
     nn::MLP net(4, {8, 8}, 2, gen);
     std::vector<std::string> linear_names;
     for (auto& [name, mod] : net.named_modules())
         if (dynamic_cast<nn::Linear*>(mod)) linear_names.push_back(name);
     REQUIRE(linear_names.size() == 3);
-    adapters::LoRATargets t;
+    nn::LoRATargets t;
     t.targets = {linear_names[0], linear_names[2]};
     t.rank_pattern[linear_names[2]] = 1;
     t.alpha_pattern[linear_names[2]] = 4.f;
     LoRAConfig c;
     c.rank = 2;
-    adapters::LoRAModel lm(net, t, c, gen);
+    nn::LoRAModel lm(net, t, c, gen);
     REQUIRE(lm.adapters().size() == 2);
     CHECK(lm.adapters()[1].second->config().rank == 1);
     CHECK(lm.adapters()[1].second->scaling() == doctest::Approx(4.f));
@@ -244,7 +244,7 @@ TEST_CASE("targets: suffix names, regular expressions, per-module rank and alpha
     t.targets = {"nothing"};
     Generator g2(1);
     nn::MLP other(4, {8}, 2, g2);
-    CHECK_THROWS_WITH_AS(adapters::LoRAModel(other, t, c, g2), doctest::Contains("nothing"), Error);
+    CHECK_THROWS_WITH_AS(nn::LoRAModel(other, t, c, g2), doctest::Contains("nothing"), Error);
     LoRAConfig bad;
     bad.rank = 9;
     nn::Linear small(4, 8, g2);

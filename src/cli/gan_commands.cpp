@@ -20,9 +20,9 @@
 #include "rflow/data/csv.hpp"
 #include "rflow/data/idx.hpp"
 #include "rflow/data/toy2d.hpp"
-#include "rflow/gan/critic.hpp"
-#include "rflow/gan/gan_trainer.hpp"
-#include "rflow/gan/generator.hpp"
+#include "rflow/nn/critic.hpp"
+#include "rflow/trainers/gan_trainer.hpp"
+#include "rflow/nn/conv_generator.hpp"
 #include "rflow/io/checkpoint.hpp"
 #include "rflow/io/image.hpp"
 #include "rflow/io/plot.hpp"
@@ -42,7 +42,7 @@ namespace {
 struct GanFlags {
     DataSpec data;
     std::string data_dir = "/usr/share/datasets/fashion-mnist";
-    gan::GANConfig train;
+    trainers::GANConfig train;
     float lr = 1e-4f, critic_lr = 0.f, beta1 = 0.5f, beta2 = 0.9f;
     int64_t hidden = 512, depth = 3, latent_dim = 0, base_channels = 32;
     std::string output = "out/gan";
@@ -64,7 +64,7 @@ bool is_image_dataset(const DataSpec& d) { return d.csv.empty() && d.dataset == 
 // Generator and critic rebuilt from the checkpoint's config.
 struct GanModels {
     std::shared_ptr<nn::Module> generator, critic;
-    gan::Critic* scalar = nullptr;
+    nn::Critic* scalar = nullptr;
     nn::VelocityModel* field = nullptr;
     bool image = false;
     int64_t latent_dim = 0;
@@ -104,10 +104,10 @@ GanModels build_models(const nlohmann::json& c, Generator& init, const std::stri
     if (m.latent_dim <= 0 || hidden <= 0 || depth <= 0 || base <= 0)
         throw BadInput(source + ": latent_dim, hidden, depth and base_channels must be > 0");
     if (m.image) {
-        gan::ConvGeneratorConfig gc;
+        nn::ConvGeneratorConfig gc;
         gc.latent_dim = m.latent_dim;
         gc.base_channels = base;
-        m.generator = std::make_shared<gan::ConvGenerator>(gc, init);
+        m.generator = std::make_shared<nn::ConvGenerator>(gc, init);
     } else {
         m.generator = std::make_shared<nn::MLP>(m.latent_dim, std::vector<int64_t>(depth, hidden), 2, init);
     }
@@ -130,15 +130,15 @@ GanModels build_models(const nlohmann::json& c, Generator& init, const std::stri
         m.field = v.get();
         m.critic = v;
     } else if (method == "wgan-gp" || method == "zero-centered") {
-        std::shared_ptr<gan::Critic> d;
+        std::shared_ptr<nn::Critic> d;
         if (m.image) {
-            gan::ConvCriticConfig cc;
+            nn::ConvCriticConfig cc;
             cc.base_channels = base;
-            d = std::make_shared<gan::ConvCritic>(cc, init);
+            d = std::make_shared<nn::ConvCritic>(cc, init);
         } else {
-            gan::MLPCriticConfig cc;
+            nn::MLPCriticConfig cc;
             cc.hidden = std::vector<int64_t>(depth, hidden);
-            d = std::make_shared<gan::MLPCritic>(cc, init);
+            d = std::make_shared<nn::MLPCritic>(cc, init);
         }
         m.scalar = d.get();
         m.critic = d;
@@ -194,9 +194,9 @@ int run_gan_train(GanFlags& f) {
     optim::AdamOptions co = go;
     co.lr = f.critic_lr > 0 ? f.critic_lr : f.lr;
     optim::Adam gen_opt(m.generator->parameters(), go), critic_opt(m.critic->parameters(), co);
-    std::unique_ptr<gan::GANTrainer> trainer = as_input([&] {
-        return m.scalar ? std::make_unique<gan::GANTrainer>(*m.generator, *m.scalar, gen_opt, critic_opt, data, f.train)
-                        : std::make_unique<gan::GANTrainer>(*m.generator, *m.field, gen_opt, critic_opt, data, f.train);
+    std::unique_ptr<trainers::GANTrainer> trainer = as_input([&] {
+        return m.scalar ? std::make_unique<trainers::GANTrainer>(*m.generator, *m.scalar, gen_opt, critic_opt, data, f.train)
+                        : std::make_unique<trainers::GANTrainer>(*m.generator, *m.field, gen_opt, critic_opt, data, f.train);
     });
     // every setting that shapes the run: --resume refuses to continue with other values
     const nlohmann::json settings = {{"lr", f.lr},
@@ -269,7 +269,7 @@ int run_gan_train(GanFlags& f) {
     Progress bar("gan " + f.train.method, f.train.steps, f.log_every);
     std::vector<float> critic_losses;
     std::string last_eval;
-    trainer->train([&](const gan::GANStepStats& s, double elapsed) {
+    trainer->train([&](const trainers::GANStepStats& s, double elapsed) {
         critic_losses.push_back(s.critic_loss);
         bar.update(s.step, elapsed, "critic " + fmt("%.4f", s.critic_loss) + " gen " + fmt("%.4f", s.generator_loss) +
                                         (last_eval.empty() ? "" : " | " + last_eval));

@@ -15,8 +15,8 @@
 #include "progress.hpp"
 #include "rflow/autograd.hpp"
 #include "rflow/data/toy2d.hpp"
-#include "rflow/gan/adversarial.hpp"
-#include "rflow/gan/critic.hpp"
+#include "rflow/trainers/adversarial.hpp"
+#include "rflow/nn/critic.hpp"
 #include "rflow/io/checkpoint.hpp"
 #include "rflow/io/plot.hpp"
 #include "rflow/metrics.hpp"
@@ -43,7 +43,7 @@ struct TrainFlags {
     bool resume = false;
     int threads = 0;
     SamplingFlags eval;  // for the final picture and metric
-    // distill: an optional critic sharpening the k-step student (gan/adversarial.hpp)
+    // distill: an optional critic sharpening the k-step student (trainers/adversarial.hpp)
     float adversarial_weight = 0.f;
     std::string adversarial_loss = "zero-centered";
     float critic_lr = 1e-4f;
@@ -140,28 +140,28 @@ int run_training(const TrainFlags& f, trainers::PairSource pairs, nn::VelocityML
     auto trainer = as_input(
         [&] { return std::make_unique<trainers::FlowMatchingTrainer>(model, opt, std::move(pairs), f.train); });
     // the adversarial term's critic and optimizer live as long as the trainer
-    std::unique_ptr<gan::MLPCritic> critic;
+    std::unique_ptr<nn::MLPCritic> critic;
     std::unique_ptr<optim::Adam> critic_opt;
-    std::unique_ptr<gan::AdversarialTerm> adversarial;
+    std::unique_ptr<trainers::AdversarialTerm> adversarial;
     if (f.adversarial_weight > 0.f) {
         if (f.resume) throw BadInput("--resume cannot be combined with --adversarial-weight (the critic is not checkpointed)");
         Generator critic_init(f.train.seed, 8);
-        gan::MLPCriticConfig cc;
+        nn::MLPCriticConfig cc;
         cc.in_dim = model.config().data_dim;
         cc.hidden = {256, 256, 256};
-        critic = std::make_unique<gan::MLPCritic>(cc, critic_init);
+        critic = std::make_unique<nn::MLPCritic>(cc, critic_init);
         optim::AdamOptions co;
         co.lr = f.critic_lr;
         co.beta1 = 0.5f;
         co.beta2 = 0.9f;
         critic_opt = std::make_unique<optim::Adam>(critic->parameters(), co);
-        gan::AdversarialOptions ao;
+        trainers::AdversarialOptions ao;
         ao.weight = f.adversarial_weight;
         ao.loss = f.adversarial_loss;
         ao.k = f.distill_k;
         ao.seed = f.train.seed;
         adversarial = as_input([&] {
-            return std::make_unique<gan::AdversarialTerm>(model, *critic, *critic_opt, make_data_source(f.data), ao);
+            return std::make_unique<trainers::AdversarialTerm>(model, *critic, *critic_opt, make_data_source(f.data), ao);
         });
         trainer->set_extra_loss(std::ref(*adversarial));
         config["adversarial_weight"] = f.adversarial_weight;

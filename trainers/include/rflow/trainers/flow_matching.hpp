@@ -45,7 +45,7 @@ struct TrainProgress {
 };
 using ProgressFn = std::function<bool(const TrainProgress&)>;
 /// An extra term added to each step's loss, given that step's batch (e.g. the adversarial term of
-/// gan/adversarial.hpp that sharpens a distilled one-step flow). It may train its own networks.
+/// trainers/adversarial.hpp that sharpens a distilled one-step flow). It may train its own networks.
 using ExtraLoss = std::function<Tensor(const TrainingBatch& batch)>;
 
 class RFLOW_API FlowMatchingTrainer {

@@ -1,6 +1,6 @@
 // GAN trainers: WGAN-GP, the zero-centred variant B and the vector-field variant A (see
 // gan_trainer.hpp for the losses).
-#include "rflow/gan/gan_trainer.hpp"
+#include "rflow/trainers/gan_trainer.hpp"
 
 #include <chrono>
 #include <functional>
@@ -12,7 +12,7 @@
 #include "rflow/optim/clip.hpp"
 #include "rflow/trainers/flow_matching.hpp"
 
-namespace rflow::gan {
+namespace rflow::trainers {
 
 std::vector<std::string> gan_method_names() { return {"wgan-gp", "zero-centered", "reflow-gan"}; }
 
@@ -30,7 +30,7 @@ void check_grads(const std::vector<Tensor>& params, const char* player, int64_t 
 
 }  // namespace
 
-GANTrainer::GANTrainer(nn::Module& generator, nn::Module& critic_module, Critic* critic, nn::VelocityModel* field,
+GANTrainer::GANTrainer(nn::Module& generator, nn::Module& critic_module, nn::Critic* critic, nn::VelocityModel* field,
                        optim::Optimizer& generator_opt, optim::Optimizer& critic_opt, trainers::DataSource data,
                        GANConfig cfg)
     : generator_(generator), critic_module_(critic_module), critic_(critic), field_(field), gen_opt_(generator_opt),
@@ -46,7 +46,7 @@ GANTrainer::GANTrainer(nn::Module& generator, nn::Module& critic_module, Critic*
                                                                              : "a scalar critic D(x)"));
 }
 
-GANTrainer::GANTrainer(nn::Module& generator, Critic& critic, optim::Optimizer& generator_opt,
+GANTrainer::GANTrainer(nn::Module& generator, nn::Critic& critic, optim::Optimizer& generator_opt,
                        optim::Optimizer& critic_opt, trainers::DataSource data, GANConfig cfg)
     : GANTrainer(generator, critic, &critic, nullptr, generator_opt, critic_opt, std::move(data), std::move(cfg)) {}
 
@@ -77,7 +77,7 @@ void GANTrainer::critic_step(GANStepStats& stats) {
     critic_opt_.zero_grad();
     Tensor loss;
     if (critic_) {
-        CriticLoss l = critic_loss(cfg_.method, *critic_, real, fake, gen_, cfg_.loss_options);
+        nn::CriticLoss l = nn::critic_loss(cfg_.method, *critic_, real, fake, gen_, cfg_.loss_options);
         stats.wasserstein_gap = l.wasserstein_gap.item();
         stats.penalty = l.penalty.item();
         loss = l.total;
@@ -98,7 +98,7 @@ void GANTrainer::generator_step(GANStepStats& stats) {
     const Tensor z = latents(cfg_.batch, gen_);
     if (critic_) {
         gen_opt_.zero_grad();
-        Tensor loss = generator_loss(*critic_, generator_.forward(z));
+        Tensor loss = nn::generator_loss(*critic_, generator_.forward(z));
         stats.generator_loss = loss.item();
         check_finite(stats.generator_loss, "generator loss", step_);
         loss.backward();
@@ -115,7 +115,7 @@ void GANTrainer::generator_step(GANStepStats& stats) {
     }
     for (int64_t i = 0; i < cfg_.n_gen; ++i) {
         gen_opt_.zero_grad();
-        Tensor loss = generator_regression_loss(generator_.forward(z), target);
+        Tensor loss = nn::generator_regression_loss(generator_.forward(z), target);
         stats.generator_loss = loss.item();
         check_finite(stats.generator_loss, "generator loss", step_);
         loss.backward();
@@ -175,4 +175,4 @@ void GANTrainer::restore(const io::Checkpoint& ckpt) {
     history_.clear();
 }
 
-}  // namespace rflow::gan
+}  // namespace rflow::trainers

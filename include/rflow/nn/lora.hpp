@@ -24,7 +24,7 @@
 #include "rflow/optim/optimizer.hpp"
 #include "rflow/philox.hpp"
 
-namespace rflow::adapters {
+namespace rflow::nn {
 
 struct LoRAConfig {
     int64_t rank = 8;
@@ -116,4 +116,4 @@ private:
 /// Does `target` select the module named `name` (rules above)?
 RFLOW_API bool lora_target_matches(const std::string& target, const std::string& name);
 
-}  // namespace rflow::adapters
+}  // namespace rflow::nn

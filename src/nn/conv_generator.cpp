@@ -1,5 +1,5 @@
 // The convolutional generator (see generator.hpp).
-#include "rflow/gan/generator.hpp"
+#include "rflow/nn/conv_generator.hpp"
 
 #include "rflow/conv_ops.hpp"
 #include "rflow/error.hpp"
@@ -7,7 +7,7 @@
 #include "rflow/nn/linear.hpp"
 #include "rflow/ops.hpp"
 
-namespace rflow::gan {
+namespace rflow::nn {
 
 struct ConvGenerator::Impl {
     std::shared_ptr<nn::Linear> project;
@@ -36,4 +36,4 @@ Tensor ConvGenerator::forward(const Tensor& z) {
     return tanh(impl_->out->forward(h));
 }
 
-}  // namespace rflow::gan
+}  // namespace rflow::nn

@@ -8,7 +8,7 @@
 #include "rflow/nn/module.hpp"
 #include "rflow/philox.hpp"
 
-namespace rflow::gan {
+namespace rflow::nn {
 
 struct ConvGeneratorConfig {
     int64_t latent_dim = 64;
@@ -30,4 +30,4 @@ private:
     std::shared_ptr<Impl> impl_;
 };
 
-}  // namespace rflow::gan
+}  // namespace rflow::nn

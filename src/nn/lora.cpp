@@ -1,5 +1,5 @@
 // LoRA adapters (see lora.hpp for the math and conventions).
-#include "rflow/adapters/lora.hpp"
+#include "rflow/nn/lora.hpp"
 
 #include <cmath>
 #include <regex>
@@ -10,7 +10,7 @@
 #include "rflow/linalg.hpp"
 #include "rflow/ops.hpp"
 
-namespace rflow::adapters {
+namespace rflow::nn {
 
 namespace {
 
@@ -210,4 +210,4 @@ void LoRAModel::unmerge() {
     for (auto& [name, a] : adapters_) a->unmerge();
 }
 
-}  // namespace rflow::adapters
+}  // namespace rflow::nn

@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "rflow/gan/critic.hpp"
+#include "rflow/nn/critic.hpp"
 
-namespace rflow::gan {
+namespace rflow::nn {
 
 struct CriticLossOptions {
     float lambda = 10.f;        ///< "wgan-gp": weight of the one-centred penalty
@@ -57,4 +57,4 @@ RFLOW_API Tensor generator_loss(Critic& critic, const Tensor& fake);
 /// norm summed over each sample's dimensions, target = stopgrad(g_theta_tau(z) + eps v(g, 0)).
 RFLOW_API Tensor generator_regression_loss(const Tensor& generated, const Tensor& target);
 
-}  // namespace rflow::gan
+}  // namespace rflow::nn

@@ -11,7 +11,7 @@
 #include "rflow/nn/module.hpp"
 #include "rflow/philox.hpp"
 
-namespace rflow::gan {
+namespace rflow::nn {
 
 /// A critic maps x [N, ...] to scores [N].
 class RFLOW_API Critic : public nn::Module {
@@ -61,4 +61,4 @@ private:
     std::shared_ptr<Impl> impl_;
 };
 
-}  // namespace rflow::gan
+}  // namespace rflow::nn

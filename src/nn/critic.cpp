@@ -1,5 +1,5 @@
 // MLP and convolutional critics (see critic.hpp).
-#include "rflow/gan/critic.hpp"
+#include "rflow/nn/critic.hpp"
 
 #include "rflow/error.hpp"
 #include "rflow/nn/activation.hpp"
@@ -7,7 +7,7 @@
 #include "rflow/nn/linear.hpp"
 #include "rflow/ops.hpp"
 
-namespace rflow::gan {
+namespace rflow::nn {
 
 struct MLPCritic::Impl {
     std::vector<std::shared_ptr<nn::Linear>> layers;  // hidden layers, then the output layer
@@ -75,4 +75,4 @@ Tensor ConvCritic::forward(const Tensor& x) {
     return impl_->head->forward(h.reshape({x.size(0), -1})).reshape({x.size(0)});
 }
 
-}  // namespace rflow::gan
+}  // namespace rflow::nn

@@ -18,14 +18,14 @@
 #include <string>
 #include <vector>
 
-#include "rflow/gan/critic.hpp"
-#include "rflow/gan/losses.hpp"
+#include "rflow/nn/critic.hpp"
+#include "rflow/nn/critic_loss.hpp"
 #include "rflow/io/checkpoint.hpp"
 #include "rflow/nn/velocity_model.hpp"
 #include "rflow/optim/optimizer.hpp"
 #include "rflow/trainers/coupling.hpp"
 
-namespace rflow::gan {
+namespace rflow::trainers {
 
 struct GANConfig {
     std::string method = "wgan-gp";  ///< "wgan-gp", "zero-centered" or "reflow-gan"
@@ -35,7 +35,7 @@ struct GANConfig {
     int64_t n_gen = 1;               ///< "reflow-gan": regression steps on one fixed target
     float epsilon = 1.f;             ///< "reflow-gan": Euler step eps along v(G(z), 0)
     Shape latent_shape{2};           ///< z's shape per sample
-    CriticLossOptions loss_options;
+    nn::CriticLossOptions loss_options;
     uint64_t seed = 0;               ///< seeds z, data batches and interpolation times
 };
 
@@ -55,7 +55,7 @@ using GANProgressFn = std::function<bool(const GANStepStats&, double elapsed_s)>
 class RFLOW_API GANTrainer {
 public:
     /// "wgan-gp" / "zero-centered": a scalar critic.
-    GANTrainer(nn::Module& generator, Critic& critic, optim::Optimizer& generator_opt, optim::Optimizer& critic_opt,
+    GANTrainer(nn::Module& generator, nn::Critic& critic, optim::Optimizer& generator_opt, optim::Optimizer& critic_opt,
                trainers::DataSource data, GANConfig cfg);
     /// "reflow-gan": a vector-field critic v(x, t).
     GANTrainer(nn::Module& generator, nn::VelocityModel& field, optim::Optimizer& generator_opt,
@@ -77,7 +77,7 @@ public:
     void restore(const io::Checkpoint& ckpt);
 
 private:
-    GANTrainer(nn::Module& generator, nn::Module& critic_module, Critic* critic, nn::VelocityModel* field,
+    GANTrainer(nn::Module& generator, nn::Module& critic_module, nn::Critic* critic, nn::VelocityModel* field,
                optim::Optimizer& generator_opt, optim::Optimizer& critic_opt, trainers::DataSource data, GANConfig cfg);
     Tensor latents(int64_t n, Generator& gen) const;
     void critic_step(GANStepStats& stats);
@@ -85,7 +85,7 @@ private:
 
     nn::Module& generator_;
     nn::Module& critic_module_;
-    Critic* critic_;            // scalar critic, or null
+    nn::Critic* critic_;            // scalar critic, or null
     nn::VelocityModel* field_;  // vector-field critic, or null
     optim::Optimizer& gen_opt_;
     optim::Optimizer& critic_opt_;
@@ -96,4 +96,4 @@ private:
     std::vector<GANStepStats> history_;
 };
 
-}  // namespace rflow::gan
+}  // namespace rflow::trainers

@@ -8,18 +8,18 @@
 
 #include <string>
 
-#include "rflow/gan/critic.hpp"
-#include "rflow/gan/losses.hpp"
+#include "rflow/nn/critic.hpp"
+#include "rflow/nn/critic_loss.hpp"
 #include "rflow/nn/velocity_model.hpp"
 #include "rflow/optim/optimizer.hpp"
 #include "rflow/trainers/coupling.hpp"
 
-namespace rflow::gan {
+namespace rflow::trainers {
 
 struct AdversarialOptions {
     float weight = 0.1f;                 ///< weight of -E[D(G(z))] in the student's loss
     std::string loss = "zero-centered";  ///< critic loss: "wgan-gp" or "zero-centered"
-    CriticLossOptions loss_options;
+    nn::CriticLossOptions loss_options;
     int64_t k = 1;                       ///< Euler steps of the student
     int64_t n_critic = 1;                ///< critic steps per student step
     uint64_t seed = 0;                   ///< real batches and interpolation times
@@ -30,7 +30,7 @@ RFLOW_API Tensor euler_map(nn::VelocityModel& student, const Tensor& z, int64_t 
 
 class RFLOW_API AdversarialTerm {
 public:
-    AdversarialTerm(nn::VelocityModel& student, Critic& critic, optim::Optimizer& critic_opt,
+    AdversarialTerm(nn::VelocityModel& student, nn::Critic& critic, optim::Optimizer& critic_opt,
                     trainers::DataSource real, AdversarialOptions options);
     /// Trains the critic, then returns weight * -E[D(G(batch.x0))].
     Tensor operator()(const trainers::TrainingBatch& batch);
@@ -38,7 +38,7 @@ public:
 
 private:
     nn::VelocityModel& student_;
-    Critic& critic_;
+    nn::Critic& critic_;
     optim::Optimizer& critic_opt_;
     trainers::DataSource real_;
     AdversarialOptions o_;
@@ -46,4 +46,4 @@ private:
     float last_critic_loss_ = 0;
 };
 
-}  // namespace rflow::gan
+}  // namespace rflow::trainers

@@ -1,5 +1,5 @@
 // The adversarial distillation term (see adversarial.hpp).
-#include "rflow/gan/adversarial.hpp"
+#include "rflow/trainers/adversarial.hpp"
 
 #include <cmath>
 
@@ -8,7 +8,7 @@
 #include "rflow/ops.hpp"
 #include "rflow/optim/clip.hpp"
 
-namespace rflow::gan {
+namespace rflow::trainers {
 
 Tensor euler_map(nn::VelocityModel& student, const Tensor& z, int64_t k) {
     RFLOW_CHECK(k >= 1, "euler_map: k must be >= 1, got " << k);
@@ -20,7 +20,7 @@ Tensor euler_map(nn::VelocityModel& student, const Tensor& z, int64_t k) {
     return x;
 }
 
-AdversarialTerm::AdversarialTerm(nn::VelocityModel& student, Critic& critic, optim::Optimizer& critic_opt,
+AdversarialTerm::AdversarialTerm(nn::VelocityModel& student, nn::Critic& critic, optim::Optimizer& critic_opt,
                                  trainers::DataSource real, AdversarialOptions options)
     : student_(student), critic_(critic), critic_opt_(critic_opt), real_(std::move(real)), o_(std::move(options)),
       gen_(o_.seed, 6) {
@@ -35,7 +35,7 @@ Tensor AdversarialTerm::operator()(const trainers::TrainingBatch& batch) {
     for (int64_t i = 0; i < o_.n_critic; ++i) {
         const Tensor real = real_(fake.size(0), gen_);
         critic_opt_.zero_grad();
-        CriticLoss l = critic_loss(o_.loss, critic_, real, fake.detach(), gen_, o_.loss_options);
+        nn::CriticLoss l = nn::critic_loss(o_.loss, critic_, real, fake.detach(), gen_, o_.loss_options);
         last_critic_loss_ = l.total.item();
         RFLOW_CHECK(std::isfinite(last_critic_loss_), "adversarial term: non-finite critic loss (" << last_critic_loss_ << ")");
         l.total.backward();  // fake is detached: this reaches the critic's weights only
@@ -43,7 +43,7 @@ Tensor AdversarialTerm::operator()(const trainers::TrainingBatch& batch) {
         RFLOW_CHECK(optim::grads_finite(params), "adversarial term: non-finite critic gradient");
         critic_opt_.step();
     }
-    return mul(generator_loss(critic_, fake), o_.weight);
+    return mul(nn::generator_loss(critic_, fake), o_.weight);
 }
 
-}  // namespace rflow::gan
+}  // namespace rflow::trainers

@@ -1,11 +1,11 @@
 // WGAN-GP and zero-centred critic losses, generator losses (formulas in losses.hpp).
-#include "rflow/gan/losses.hpp"
+#include "rflow/nn/critic_loss.hpp"
 
 #include "rflow/autograd.hpp"
 #include "rflow/error.hpp"
 #include "rflow/ops.hpp"
 
-namespace rflow::gan {
+namespace rflow::nn {
 
 namespace {
 
@@ -80,4 +80,4 @@ Tensor generator_regression_loss(const Tensor& generated, const Tensor& target) 
     return mean(sum_per_sample(square(sub(generated, target.detach()))));
 }
 
-}  // namespace rflow::gan
+}  // namespace rflow::nn
