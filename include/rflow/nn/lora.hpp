@@ -66,6 +66,8 @@ public:
     /// DoRA's magnitude [out] (undefined without DoRA).
     Tensor magnitude() const;
     float scaling() const { return scaling_; }
+    /// Overrides s (loaders apply a user weight or a file's own alpha this way).
+    void set_scaling(float s) { scaling_ = s; }
     const LoRAConfig& config() const { return cfg_; }
     /// The adapted weight W0 + s B A (DoRA: with its magnitude), without recording.
     Tensor effective_weight() const;
