@@ -49,6 +49,25 @@ has "adversarial critic weights" "$dir/d1adv/adversarial_critic.safetensors"
 "$rflow" distill --model "$dir/2rf/checkpoint.safetensors" "${small[@]}" --steps 20 --pairs-file "$dir/2rf/pairs.safetensors" \
     --adversarial-weight 0.1 --adversarial-loss wgan -o "$dir/d1bad" >/dev/null 2>&1; check "unknown adversarial loss" 2 $?
 
+# LoRA fine-tuning: LoRA-GA init and LoRA+, the adapter applied to the base equals the fine-tune
+"$rflow" train --base "$dir/1rf/checkpoint.safetensors" --steps 30 --batch-size 64 --num-samples 100 --lora-rank 4 \
+    --lora-init lora-ga --lora-targets net.2,net.4 --lora-plus-ratio 16 -o "$dir/ft" >/dev/null 2>&1; check "train --base (LoRA)" 0 $?
+has "PEFT adapter config" "$dir/ft/adapter/adapter_config.json"
+"$rflow" sample --model "$dir/ft/checkpoint.safetensors" -n 50 -o "$dir/ft_a.csv" >/dev/null 2>&1
+"$rflow" sample --model "$dir/1rf/checkpoint.safetensors" --lora "$dir/ft/adapter:1" -n 50 -o "$dir/ft_b.csv" >/dev/null 2>&1
+check "sample --lora" 0 $?
+python3 - "$dir/ft_a.csv" "$dir/ft_b.csv" <<'PY'
+import csv, sys
+a, b = ([list(map(float, r)) for r in list(csv.reader(open(p)))[1:]] for p in sys.argv[1:3])
+sys.exit(0 if max(abs(x - y) for r, s in zip(a, b) for x, y in zip(r, s)) < 1e-4 else 1)
+PY
+check "base + exported adapter = the fine-tuned model" 0 $?
+"$rflow" lora merge --model "$dir/1rf/checkpoint.safetensors" --lora "$dir/ft/adapter" -o "$dir/merged.safetensors" >/dev/null 2>&1
+check "lora merge" 0 $?
+"$rflow" sample --model "$dir/merged.safetensors" -n 10 -o "$dir/m.csv" >/dev/null 2>&1; check "a merged model samples" 0 $?
+"$rflow" sample --model "$dir/1rf/checkpoint.safetensors" --lora "$dir/nope" -o "$dir/n.csv" >/dev/null 2>&1
+check "missing adapter" 2 $?
+
 # GANs: every method for a few steps, resume, sampling, bad input
 gsmall=(--hidden 32 --depth 2 --batch-size 64 --num-samples 200 --log-every 5 --eval-every 10)
 for m in wgan-gp zero-centered reflow-gan; do

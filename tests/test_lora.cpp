@@ -365,3 +365,40 @@ TEST_CASE("kohya files: lora_down / lora_up / alpha on underscore names") {
     NoGradGuard ng;
     CHECK(max_abs_diff(layer->forward(x), expect) < 1e-6);
 }
+
+TEST_CASE("PiSSA and LoRA-GA adapters are exported relative to the original weights") {
+    for (const char* init : {"pissa", "lora-ga"}) {
+        CAPTURE(init);
+        Generator gen(81);
+        nn::MLP net(6, {8}, 6, gen);
+        nn::NamedTensors original;
+        for (const auto& [k, v] : net.state_dict()) original.emplace_back(k, v.clone());  // state_dict aliases
+        const auto names = linear_names(net);
+        nn::LoRATargets t;
+        t.targets = {names[0]};
+        nn::LoRAConfig c;
+        c.rank = 2;
+        c.init = init;
+        const Tensor x = rand_tensor({4, 6}, 82);
+        Tensor tuned;
+        const std::string dir = scratch(std::string("export_") + init);
+        {
+            nn::LoRAModel lm(net, t, c, gen);
+            nn::LoRA& a = *lm.adapters()[0].second;
+            if (std::string(init) == "lora-ga") a.init_lora_ga(rand_tensor({8, 6}, 83));
+            // "training": move both factors away from their init
+            a.A().weight().copy_(add(a.A().weight(), rand_tensor(a.A().weight().shape(), 84, -0.1f, 0.1f)));
+            a.B().weight().copy_(add(a.B().weight(), rand_tensor(a.B().weight().shape(), 85, -0.1f, 0.1f)));
+            NoGradGuard ng;
+            tuned = net.forward(x);
+            nn::save_lora_adapter(dir, lm, t, c);
+        }
+        Generator g2(1);
+        nn::MLP fresh(6, {8}, 6, g2);
+        fresh.load_state_dict(original);  // the original W0, not the corrected one
+        auto lm = nn::load_lora_adapter(dir, fresh);
+        CHECK(lm->adapters()[0].second->config().rank == 4);  // [B, -B0] [A; A0]
+        NoGradGuard ng;
+        CHECK(max_abs_diff(fresh.forward(x), tuned) < 1e-5);
+    }
+}

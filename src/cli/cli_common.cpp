@@ -4,11 +4,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <map>
 
 #include "rflow/autograd.hpp"
 #include "rflow/data/csv.hpp"
 #include "rflow/data/toy2d.hpp"
 #include "rflow/io/checkpoint.hpp"
+#include "rflow/nn/lora_file.hpp"
 #include "rflow/ops.hpp"
 #include "rflow/trainers/guidance.hpp"
 
@@ -137,6 +140,14 @@ LoadedModel load_model(const std::string& path, bool use_ema) {
         m.sample_shape = {mc.data_dim};
     }
     m.model->eval();
+    std::unique_ptr<nn::LoRAModel> lora;  // a LoRA fine-tune: the same adapters, then merged
+    if (m.config.contains("lora")) {
+        nn::LoRATargets targets;
+        nn::LoRAConfig lc;
+        lora_from_json(m.config["lora"], path, targets, lc);
+        lc.init = "default";  // the stored weights already carry any init's correction
+        lora = as_input([&] { return std::make_unique<nn::LoRAModel>(*m.model, targets, lc, init); });
+    }
     as_input([&] {
         m.model->load_state_dict(c.model);
         return 0;
@@ -152,6 +163,10 @@ LoadedModel load_model(const std::string& path, bool use_ema) {
             NoGradGuard ng;
             for (size_t i = 0; i < params.size(); ++i) params[i].copy_(shadows[i]);
         }
+    }
+    if (lora) {
+        lora->merge();
+        lora.reset();  // detaches the adapters; the merged weights stay
     }
     return m;
 }
@@ -201,6 +216,50 @@ samplers::SamplerOptions sampler_options(const SamplingFlags& f) {
     o.rtol = f.rtol;
     o.atol = f.atol;
     return o;
+}
+
+nlohmann::json lora_json(const nn::LoRATargets& targets, const nn::LoRAConfig& cfg) {
+    return {{"targets", targets.targets}, {"rank_pattern", targets.rank_pattern}, {"alpha_pattern", targets.alpha_pattern},
+            {"rank", cfg.rank},          {"alpha", cfg.alpha},                   {"dropout", cfg.dropout},
+            {"rslora", cfg.rslora},      {"dora", cfg.dora},                     {"init", cfg.init}};
+}
+
+void lora_from_json(const nlohmann::json& j, const std::string& source, nn::LoRATargets& targets, nn::LoRAConfig& cfg) {
+    try {
+        targets.targets = j.at("targets").get<std::vector<std::string>>();
+        targets.rank_pattern = j.at("rank_pattern").get<std::map<std::string, int64_t>>();
+        targets.alpha_pattern = j.at("alpha_pattern").get<std::map<std::string, float>>();
+        cfg.rank = j.at("rank").get<int64_t>();
+        cfg.alpha = j.at("alpha").get<float>();
+        cfg.dropout = j.at("dropout").get<float>();
+        cfg.rslora = j.at("rslora").get<bool>();
+        cfg.dora = j.at("dora").get<bool>();
+        cfg.init = j.at("init").get<std::string>();
+    } catch (const nlohmann::json::exception& e) {
+        throw BadInput(source + ": config 'lora': " + e.what());
+    }
+}
+
+void merge_loras(nn::Module& model, const std::vector<std::string>& specs) {
+    for (const std::string& spec : specs) {
+        std::string path = spec;
+        float weight = 1.f;
+        const size_t colon = spec.rfind(':');
+        if (colon != std::string::npos && colon + 1 < spec.size()) {
+            char* end = nullptr;
+            const float w = std::strtof(spec.c_str() + colon + 1, &end);
+            if (end && *end == '\0') {
+                path = spec.substr(0, colon);
+                weight = w;
+            }
+        }
+        try {
+            std::unique_ptr<nn::LoRAModel> lora = nn::load_lora_adapter(path, model, weight);
+            lora->merge();
+        } catch (const Error& e) {
+            throw BadInput("--lora " + spec + ": " + e.what());
+        }
+    }
 }
 
 Tensor sample_model(nn::VelocityModel& model, const Shape& sample_shape, int64_t n, uint64_t seed,

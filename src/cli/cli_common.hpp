@@ -10,6 +10,7 @@
 
 #include "rflow/error.hpp"
 #include "rflow/nn/classifier.hpp"
+#include "rflow/nn/lora.hpp"
 #include "rflow/nn/unet.hpp"
 #include "rflow/nn/velocity_mlp.hpp"
 #include "rflow/samplers/sampler.hpp"
@@ -61,7 +62,16 @@ std::unique_ptr<nn::Classifier> load_classifier(const std::string& path);
 /// Logits (or features) of many images, in batches, without recording.
 Tensor classify(nn::Classifier& c, const Tensor& images, bool features);
 
-/// Loads model weights (the EMA weights when the checkpoint has them and use_ema).
+/// LoRA settings as stored in a checkpoint's config ("lora": {...}) and read back.
+nlohmann::json lora_json(const nn::LoRATargets& targets, const nn::LoRAConfig& cfg);
+void lora_from_json(const nlohmann::json& j, const std::string& source, nn::LoRATargets& targets, nn::LoRAConfig& cfg);
+
+/// Applies adapters given as "path[:weight]" (a PEFT directory or a kohya file) by merging each
+/// into the model's weights in turn (weights add up). BadInput naming the spec on errors.
+void merge_loras(nn::Module& model, const std::vector<std::string>& specs);
+
+/// Loads model weights (the EMA weights when the checkpoint has them and use_ema). A checkpoint
+/// of a LoRA fine-tune (config "lora") comes back with its adapters merged.
 LoadedModel load_model(const std::string& path, bool use_ema = true);
 samplers::VelocityField velocity_of(nn::VelocityModel& model);
 

@@ -37,6 +37,7 @@ struct SampleFlags {
     int64_t image_class = -1;  // images: -1 = every class in turn
     float cfg_scale = 2.f;
     std::string save_each;     // images: also write each image into this folder
+    std::vector<std::string> loras;  // "path[:weight]", merged in turn
 };
 
 struct EvalFlags {
@@ -123,6 +124,7 @@ int run_sample(const SampleFlags& f, const CLI::App* cmd) {
     const std::string ext = fs::path(f.output).extension().string();
     if (ext != ".csv" && ext != ".png") throw BadInput("-o/--output must end in .png or .csv, got '" + f.output + "'");
     LoadedModel m = load_model(f.model, !f.no_ema);
+    merge_loras(*m.model, f.loras);
     if (m.is_image) return run_sample_images(f, m, cmd);
     SamplingFlags s = f.sampling;
     if (m.distilled_steps() > 0 && cmd->count("--sampling-method") == 0 && cmd->count("--sample-steps") == 0)
@@ -322,6 +324,7 @@ std::function<int()> add_sample_commands(CLI::App& app) {
     auto ef = std::make_shared<EvalFlags>();
     CLI::App* sample = app.add_subcommand("sample", "Sample a trained model; write a PNG beside the data or a CSV");
     sample->add_option("--model", sf->model, "Checkpoint written by train, reflow or distill")->required();
+    sample->add_option("--lora", sf->loras, "LoRA adapter PATH[:WEIGHT] (PEFT directory or kohya file); repeat to add several");
     sample->add_option("-o,--output", sf->output, "Output file: .png (picture) or .csv (points)")->capture_default_str();
     sample->add_option("-n,--num-samples", sf->num_samples, "Number of samples")->capture_default_str()->check(positive());
     sample->add_option("--seed", sf->seed, "Seed of the starting noise")->capture_default_str();

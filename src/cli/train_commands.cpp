@@ -19,6 +19,8 @@
 #include "rflow/nn/critic.hpp"
 #include "rflow/io/checkpoint.hpp"
 #include "rflow/io/plot.hpp"
+#include "rflow/nn/lora.hpp"
+#include "rflow/nn/lora_file.hpp"
 #include "rflow/metrics.hpp"
 #include "rflow/optim/adam.hpp"
 #include "rflow/trainers/flow_matching.hpp"
@@ -48,6 +50,12 @@ struct TrainFlags {
     std::string adversarial_loss = "zero-centered";
     float critic_lr = 1e-4f;
     int64_t distill_k = 1;
+    // train --base: LoRA fine-tuning of a trained model
+    std::string base;
+    nn::LoRAConfig lora;
+    std::string lora_targets = "re:.*";
+    float lora_plus_ratio = 1.f;
+    int64_t lora_ga_samples = 128;
 };
 
 // What differs between train, reflow and distill.
@@ -130,13 +138,13 @@ trainers::Pairs obtain_pairs(const PairFlags& p, LoadedModel& teacher, const std
 }
 
 int run_training(const TrainFlags& f, trainers::PairSource pairs, nn::VelocityMLP& model, nlohmann::json config,
-                 const SamplingFlags& picture) {
+                 const SamplingFlags& picture, std::vector<optim::ParamGroup> groups = {}) {
     fs::create_directories(f.output);
     const std::string ckpt_path = (fs::path(f.output) / "checkpoint.safetensors").string();
     const std::string metrics_path = (fs::path(f.output) / "metrics.jsonl").string();
     optim::AdamOptions adam;
     adam.lr = f.lr;
-    optim::Adam opt(model.parameters(), adam);
+    optim::Adam opt = groups.empty() ? optim::Adam(model.parameters(), adam) : optim::Adam(std::move(groups), adam);
     auto trainer = as_input(
         [&] { return std::make_unique<trainers::FlowMatchingTrainer>(model, opt, std::move(pairs), f.train); });
     // the adversarial term's critic and optimizer live as long as the trainer
@@ -245,6 +253,60 @@ void inherit_from_teacher(TrainFlags& f, const LoadedModel& teacher, const CLI::
     f.model = teacher.mlp().config();
 }
 
+// LoRA fine-tuning of a trained point model: adapters on the targets (everything else frozen),
+// LoRA-GA's gradient estimate when asked, LoRA+ groups, and the adapter written as a PEFT
+// directory <output>/adapter beside the usual checkpoint and pictures.
+int run_lora_finetune(TrainFlags& f, const CLI::App* cmd) {
+    if (f.threads > 0) set_num_threads(f.threads);
+    LoadedModel base = load_model(f.base);
+    if (cmd->count("--dataset") == 0 && cmd->count("--data-csv") == 0) {
+        f.data.dataset = base.dataset();
+        if (base.config.contains("data_csv")) f.data.csv = base.config["data_csv"].get<std::string>();
+    }
+    f.model = base.mlp().config();
+    Generator init(f.train.seed, 0);
+    nn::VelocityMLP model(f.model, init);
+    model.load_state_dict(base.model->state_dict());
+    nn::LoRATargets targets;
+    for (size_t start = 0; start <= f.lora_targets.size();) {
+        const size_t comma = f.lora_targets.find(',', start);
+        const std::string t = f.lora_targets.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        if (!t.empty()) targets.targets.push_back(t);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    auto lora = as_input([&] { return std::make_unique<nn::LoRAModel>(model, targets, f.lora, init); });
+    trainers::DataSource data = as_input([&] { return make_data_source(f.data); });
+    if (f.lora.init == "lora-ga") {
+        // G = dL/dW0 of the flow-matching loss on lora_ga_samples fresh pairs, then the SVD init
+        Generator g(f.train.seed, 10);
+        const Tensor x1 = data(f.lora_ga_samples, g);
+        const Tensor x0 = Tensor::normal(x1.shape(), g), t = Tensor::uniform({x1.size(0)}, g);
+        std::vector<Tensor> weights;
+        for (const auto& [name, a] : lora->adapters()) weights.push_back(a->base().weight().requires_grad_(true));
+        const std::vector<Tensor> grads = grad({trainers::flow_matching_loss(model, x0, x1, t)}, weights);
+        for (size_t i = 0; i < weights.size(); ++i) {
+            weights[i].requires_grad_(false);
+            as_input([&] {
+                lora->adapters()[i].second->init_lora_ga(grads[i]);
+                return 0;
+            });
+        }
+    }
+    nlohmann::json config = base_config(f, f.model, "LoRA fine-tune");
+    config["lora"] = lora_json(targets, f.lora);
+    config["base"] = f.base;
+    config["lora_plus_ratio"] = f.lora_plus_ratio;
+    std::fprintf(stderr, "LoRA on %zu layer(s) of %s: %zu trainable tensors\n", lora->adapters().size(), f.base.c_str(),
+                 lora->parameters().size());
+    const int rc = run_training(f, trainers::independent_coupling(data), model, config, f.eval,
+                                lora->lora_plus_groups(f.lr, f.lora_plus_ratio));
+    const std::string dir = (fs::path(f.output) / "adapter").string();
+    nn::save_lora_adapter(dir, *lora, targets, f.lora, f.base);
+    std::printf("wrote %s (PEFT adapter)\n", dir.c_str());
+    return rc;
+}
+
 }  // namespace
 
 std::function<int()> add_train_commands(CLI::App& app) {
@@ -258,6 +320,25 @@ std::function<int()> add_train_commands(CLI::App& app) {
     add_common_flags(train, *tf, "out/1rf", true);
     train->add_option("--coupling", tf->coupling, "independent, or ot (exact minibatch optimal transport)")->capture_default_str();
     add_sampling_flags(train, tf->eval, "ODE solver for the final samples picture");
+    train->add_option("--base", tf->base, "Fine-tune this trained model with LoRA adapters instead of training from scratch");
+    train->add_option("--lora-rank", tf->lora.rank, "LoRA rank r")->capture_default_str()->check(positive());
+    train->add_option("--lora-alpha", tf->lora.alpha, "LoRA alpha (s = alpha / r)")->capture_default_str()->check(positive());
+    train->add_option("--lora-init", tf->lora.init, "default, pissa or lora-ga")->capture_default_str();
+    train->add_option("--lora-targets", tf->lora_targets, "Comma-separated module names (suffixes) or re:REGEX")->capture_default_str();
+    train->add_option("--lora-plus-ratio", tf->lora_plus_ratio, "LoRA+: learning rate of B over A's (16 is LoRA+'s default)")->capture_default_str()->check(positive());
+    train->add_option("--lora-dropout", tf->lora.dropout, "Dropout on the adapters' input")->capture_default_str();
+    train->add_flag("--lora-rslora", tf->lora.rslora, "rsLoRA scaling s = alpha / sqrt(r)");
+    train->add_flag("--lora-dora", tf->lora.dora, "DoRA: magnitude and direction");
+    train->add_option("--lora-ga-samples", tf->lora_ga_samples, "lora-ga: samples for the gradient estimate")->capture_default_str()->check(positive());
+
+    CLI::App* lora_cmd = app.add_subcommand("lora", "LoRA adapter files");
+    lora_cmd->require_subcommand(1);
+    CLI::App* merge = lora_cmd->add_subcommand("merge", "Write a model with adapters merged into its weights");
+    auto merge_model = std::make_shared<std::string>(), merge_out = std::make_shared<std::string>();
+    auto merge_specs = std::make_shared<std::vector<std::string>>();
+    merge->add_option("--model", *merge_model, "Checkpoint written by train, reflow, distill or train-images")->required();
+    merge->add_option("--lora", *merge_specs, "Adapter PATH[:WEIGHT]; repeat to merge several")->required();
+    merge->add_option("-o,--output", *merge_out, "The merged model file (.safetensors)")->required();
 
     CLI::App* reflow = app.add_subcommand("reflow", "Train the next flow (k-RF) on (noise, ODE(noise)) pairs from a trained flow");
     rp->sampling.method = dp->sampling.method = "rk4";
@@ -280,6 +361,20 @@ std::function<int()> add_train_commands(CLI::App& app) {
     distill->add_option("--critic-lr", df->critic_lr, "Adam learning rate of that critic")->capture_default_str()->check(positive());
 
     return [=]() -> int {
+        if (merge->parsed()) {
+            LoadedModel m = load_model(*merge_model);
+            merge_loras(*m.model, *merge_specs);
+            io::Checkpoint c;
+            c.model = m.model->state_dict();
+            nlohmann::json config = m.config;
+            config.erase("lora");
+            config["merged_loras"] = *merge_specs;
+            c.config = config.dump();
+            io::save_checkpoint(*merge_out, c);
+            std::printf("wrote %s (%zu adapter(s) merged)\n", merge_out->c_str(), merge_specs->size());
+            return 0;
+        }
+        if (train->parsed() && !tf->base.empty()) return run_lora_finetune(*tf, train);
         if (train->parsed()) {
             TrainFlags& f = *tf;
             if (f.threads > 0) set_num_threads(f.threads);

@@ -52,6 +52,8 @@ LoRA::LoRA(nn::Linear& base, const LoRAConfig& cfg, Generator& gen)
         a_->weight().copy_(mul(d.V.slice(1, 0, cfg.rank).t(), root.reshape({cfg.rank, 1})));
         b_->weight().copy_(mul(d.U.slice(1, 0, cfg.rank), root.reshape({1, cfg.rank})));
         base.weight().copy_(sub(base.weight(), mul(matmul(b_->weight(), a_->weight()), scaling_)));
+        init_a_ = a_->weight().clone();
+        init_b_ = b_->weight().clone();
     }
     base.attach_child("lora_A", a_);
     base.attach_child("lora_B", b_);
@@ -150,6 +152,8 @@ void LoRA::init_lora_ga(const Tensor& grad) {
     b_->weight().copy_(mul(d.U.slice(1, r, 2 * r), c));     // c U[:, r:2r]
     // W0 <- W0 + s B_old A_old - s B A: the adapted weight, hence the output, is unchanged
     base_.weight().copy_(sub(add(base_.weight(), old), mul(matmul(b_->weight(), a_->weight()), scaling_)));
+    init_a_ = a_->weight().clone();
+    init_b_ = b_->weight().clone();
 }
 
 bool lora_target_matches(const std::string& target, const std::string& name) {

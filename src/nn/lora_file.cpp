@@ -187,10 +187,26 @@ void save_lora_adapter(const std::string& dir, const LoRAModel& lora, const LoRA
     fs::create_directories(dir);
     io::SafetensorsFile f;
     f.metadata = {{"format", "pt"}};
+    LoRATargets written = targets;
     for (const auto& [name, a] : lora.adapters()) {
         RFLOW_CHECK(!a->merged(), "save_lora_adapter: '" << name << "' is merged; unmerge before saving");
-        f.tensors.emplace_back(kPeftPrefix + name + ".lora_A.weight", raw(a->A().weight()));
-        f.tensors.emplace_back(kPeftPrefix + name + ".lora_B.weight", raw(a->B().weight()));
+        Tensor wa = a->A().weight(), wb = a->B().weight();
+        if (a->init_A().defined()) {
+            // PiSSA / LoRA-GA moved s B0 A0 out of W0: write the rank-2r adapter [B, -B0] [A; A0]
+            // with the same s, so a standard loader applies s (B A - B0 A0) to the original W0
+            RFLOW_CHECK(!a->config().dora, "save_lora_adapter: '" << name
+                                                                  << "': a DoRA adapter with a pissa/lora-ga init cannot be "
+                                                                     "exported relative to the original weights");
+            NoGradGuard ng;
+            wa = concat({wa, a->init_A()}, 0);
+            wb = concat({wb, neg(a->init_B())}, 1);
+            const int64_t r2 = wa.size(0);
+            written.rank_pattern[name] = r2;
+            written.alpha_pattern[name] =
+                a->scaling() * (a->config().rslora ? std::sqrt(static_cast<float>(r2)) : static_cast<float>(r2));
+        }
+        f.tensors.emplace_back(kPeftPrefix + name + ".lora_A.weight", raw(wa));
+        f.tensors.emplace_back(kPeftPrefix + name + ".lora_B.weight", raw(wb));
         if (a->config().dora) f.tensors.emplace_back(kPeftPrefix + name + ".lora_magnitude_vector", raw(a->magnitude()));
     }
     std::vector<std::string> plain;
@@ -207,9 +223,9 @@ void save_lora_adapter(const std::string& dir, const LoRAModel& lora, const LoRA
                         {"lora_dropout", cfg.dropout},
                         {"use_rslora", cfg.rslora},
                         {"use_dora", cfg.dora},
-                        {"init_lora_weights", cfg.init == "default" ? nlohmann::json(true) : nlohmann::json(cfg.init)},
-                        {"rank_pattern", targets.rank_pattern},
-                        {"alpha_pattern", targets.alpha_pattern},
+                        {"init_lora_weights", true},  // the file applies to the original weights as is
+                        {"rank_pattern", written.rank_pattern},
+                        {"alpha_pattern", written.alpha_pattern},
                         {"bias", "none"},
                         {"fan_in_fan_out", false},
                         {"base_model_name_or_path", base_model},

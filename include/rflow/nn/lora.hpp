@@ -52,7 +52,8 @@ public:
     Tensor forward(const Tensor& x, const Tensor& y);
 
     /// LoRA-GA: re-initialises A, B from the gradient G [out, in] of the loss in the base weight
-    /// and corrects W0 so the output is unchanged. Needs 2r <= min(out, in).
+    /// and corrects W0 so the output is unchanged. Needs 2r <= min(out, in). Meant for a fresh
+    /// adapter (before training).
     void init_lora_ga(const Tensor& grad);
 
     /// W0 <- the adapted weight; forward then adds nothing. unmerge() restores W0 bit for bit.
@@ -75,6 +76,11 @@ public:
     Tensor delta_weight() const;
     /// The adapter's trainable tensors: A, B (and DoRA's magnitude).
     std::vector<Tensor> parameters() const;
+    /// The factors of the correction s B0 A0 that an init took from W0 (PiSSA, LoRA-GA), so that
+    /// W0_original = W0 + s B0 A0; undefined for the default init. Exports use them to write an
+    /// adapter that applies to the original weights.
+    const Tensor& init_A() const { return init_a_; }
+    const Tensor& init_B() const { return init_b_; }
 
 private:
     Tensor adapted_weight(bool record) const;
@@ -86,6 +92,7 @@ private:
     Generator dropout_gen_;
     bool merged_ = false;
     Tensor unmerged_weight_;  // exact copy of W0 while merged
+    Tensor init_a_, init_b_;  // the init's correction of W0 (PiSSA, LoRA-GA)
 };
 
 /// Adapters on every Linear of a model whose dotted name matches a target: a target matches a
