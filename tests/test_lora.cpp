@@ -88,7 +88,7 @@ TEST_CASE("every init leaves the output unchanged; the adapted layer has correct
         c.rank = 2;
         c.dora = dora;
         LoRA lora(layer, c, gen);
-        lora.B().weight().copy_(rand_tensor({4, 2}, 8));  // a non-trivial adapter
+        lora.B().copy_(rand_tensor({4, 2}, 8));  // a non-trivial adapter
         V inputs{rand_tensor({3, 6}, 9)};
         for (const Tensor& p : lora.parameters()) inputs.push_back(p);
         auto r = check_grad([&](const V& in) { return layer.forward(in[0]); }, inputs);
@@ -106,7 +106,7 @@ TEST_CASE("merge agrees with the adapter and unmerge restores the base weight bi
         c.rank = 2;
         c.dora = dora;
         LoRA lora(layer, c, gen);
-        lora.B().weight().copy_(rand_tensor({6, 2}, 12));
+        lora.B().copy_(rand_tensor({6, 2}, 12));
         const Tensor x = rand_tensor({4, 8}, 13);
         NoGradGuard ng;
         const Tensor unmerged = layer.forward(x);
@@ -135,7 +135,7 @@ TEST_CASE("LoRA-GA: shapes and orthonormality, first-step alignment, optimality 
     c.ga_gamma = std::sqrt(static_cast<float>(m));
     LoRA lora(layer, c, gen);
     lora.init_lora_ga(g);
-    const Tensor a0 = lora.A().weight().clone(), b0 = lora.B().weight().clone();
+    const Tensor a0 = lora.A().clone(), b0 = lora.B().clone();
     {
         NoGradGuard ng;  // SPEC 2.f.4: A has orthonormal rows, B orthonormal columns (times c = 1)
         CHECK(max_abs_diff(matmul(a0, a0.t()), Tensor::from_vector(std::vector<float>{1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1}, {4, 4})) < 1e-5);
@@ -165,7 +165,7 @@ TEST_CASE("LoRA-GA: shapes and orthonormality, first-step alignment, optimality 
     loss.backward();
     opt.step();
     NoGradGuard ng;
-    const Tensor dw = sub(matmul(lora.B().weight(), lora.A().weight()), matmul(b0, a0));
+    const Tensor dw = sub(matmul(lora.B(), lora.A()), matmul(b0, a0));
     const double err = std::sqrt(sum(square(add(dw, mul(g, eta)))).item()) / eta;
     CHECK(err == doctest::Approx(tail).epsilon(0.02));
     MESSAGE("first-step mismatch / eta = " << err << ", sqrt(sum_{i>2r} s_i^2) = " << tail);
@@ -180,7 +180,7 @@ TEST_CASE("LoRA+: two groups with ratio lambda; lambda = 1 reproduces vanilla Lo
         LoRAConfig c;
         c.rank = 2;
         nn::LoRAModel lm(net, t, c, gen);
-        for (auto& [name, a] : lm.adapters()) a->B().weight().copy_(rand_tensor(a->B().weight().shape(), 2));
+        for (auto& [name, a] : lm.adapters()) a->B().copy_(rand_tensor(a->B().shape(), 2));
         std::unique_ptr<optim::Adam> opt;
         if (plus) {
             auto groups = lm.lora_plus_groups(1e-2f, ratio);
@@ -295,7 +295,7 @@ TEST_CASE("PEFT adapter directories round trip; weights scale; unmatched keys ar
     const std::string dir = scratch("peft");
     {
         nn::LoRAModel lm(net, t, c, gen);
-        for (auto& [name, a] : lm.adapters()) a->B().weight().copy_(rand_tensor(a->B().weight().shape(), 63));
+        for (auto& [name, a] : lm.adapters()) a->B().copy_(rand_tensor(a->B().shape(), 63));
         NoGradGuard ng;
         adapted_out = net.forward(x);
         nn::save_lora_adapter(dir, lm, t, c, "base.safetensors");
@@ -387,8 +387,8 @@ TEST_CASE("PiSSA and LoRA-GA adapters are exported relative to the original weig
             nn::LoRA& a = *lm.adapters()[0].second;
             if (std::string(init) == "lora-ga") a.init_lora_ga(rand_tensor({8, 6}, 83));
             // "training": move both factors away from their init
-            a.A().weight().copy_(add(a.A().weight(), rand_tensor(a.A().weight().shape(), 84, -0.1f, 0.1f)));
-            a.B().weight().copy_(add(a.B().weight(), rand_tensor(a.B().weight().shape(), 85, -0.1f, 0.1f)));
+            a.A().copy_(add(a.A(), rand_tensor(a.A().shape(), 84, -0.1f, 0.1f)));
+            a.B().copy_(add(a.B(), rand_tensor(a.B().shape(), 85, -0.1f, 0.1f)));
             NoGradGuard ng;
             tuned = net.forward(x);
             nn::save_lora_adapter(dir, lm, t, c);
@@ -401,4 +401,90 @@ TEST_CASE("PiSSA and LoRA-GA adapters are exported relative to the original weig
         NoGradGuard ng;
         CHECK(max_abs_diff(fresh.forward(x), tuned) < 1e-5);
     }
+}
+
+TEST_CASE("LoRA on Conv2d: inits keep the output, gradients, exact unmerge, PEFT export") {
+    const Tensor x = rand_tensor({2, 3, 6, 6}, 91);
+    for (const char* init : {"default", "pissa", "lora-ga"}) {
+        CAPTURE(init);
+        Generator gen(92);
+        nn::Conv2d conv(3, 8, 3, gen, 1, 1);
+        const Tensor w0 = conv.weight().clone();
+        Tensor before;
+        {
+            NoGradGuard ng;
+            before = conv.forward(x);
+        }
+        nn::LoRAConfig c;
+        c.rank = 2;
+        c.init = init;
+        nn::LoRA lora(conv, c, gen);
+        CHECK(lora.A().shape() == Shape{2, 3, 3, 3});
+        CHECK(lora.B().shape() == Shape{8, 2, 1, 1});
+        if (std::string(init) == "lora-ga") lora.init_lora_ga(rand_tensor({8, 3, 3, 3}, 93));
+        {
+            NoGradGuard ng;
+            CHECK(max_abs_diff(conv.forward(x), before) < 1e-5);
+        }
+        lora.B().copy_(add(lora.B(), rand_tensor({8, 2, 1, 1}, 94, -0.3f, 0.3f)));
+        NoGradGuard ng;
+        const Tensor adapted = conv.forward(x);
+        const Tensor corrected = conv.weight().clone();
+        lora.merge();
+        CHECK(max_abs_diff(conv.forward(x), adapted) < 1e-5);
+        lora.unmerge();
+        CHECK(max_abs_diff(conv.weight(), corrected) == 0.0);
+        if (std::string(init) == "default") CHECK(max_abs_diff(corrected, w0) == 0.0);  // default leaves W0 alone
+    }
+    Generator gen(95);
+    nn::Conv2d conv(2, 4, 3, gen, 1, 1);
+    nn::LoRAConfig c;
+    c.rank = 2;
+    nn::LoRA lora(conv, c, gen);
+    lora.B().copy_(rand_tensor({4, 2, 1, 1}, 96));
+    V inputs{rand_tensor({1, 2, 4, 4}, 97), lora.A(), lora.B()};
+    auto r = check_grad([&](const V& in) { return conv.forward(in[0]); }, inputs, 1e-2f);
+    CHECK_MESSAGE(r.ok, r.report);
+    c.dora = true;
+    nn::Conv2d other(2, 4, 3, gen, 1, 1);
+    CHECK_THROWS_WITH_AS(nn::LoRA(other, c, gen), doctest::Contains("DoRA"), Error);
+}
+
+TEST_CASE("a conv model's PiSSA adapter exported relative to W0 reloads onto the original weights") {
+    Generator gen(101);
+    nn::Conv2d conv(2, 6, 3, gen, 1, 1);
+    nn::NamedTensors original;
+    for (const auto& [k, v] : conv.state_dict()) original.emplace_back(k, v.clone());
+    nn::LoRATargets t;
+    t.targets = {"re:.*"};
+    nn::LoRAConfig c;
+    c.rank = 2;
+    c.init = "pissa";
+    const Tensor x = rand_tensor({1, 2, 5, 5}, 102);
+    Tensor tuned;
+    const std::string dir = scratch("conv_export");
+    // a wrapper module so the conv has a name
+    struct Net : nn::Module {
+        std::shared_ptr<nn::Conv2d> c;
+        explicit Net(std::shared_ptr<nn::Conv2d> conv) : c(register_module("conv", std::move(conv))) {}
+        Tensor forward(const Tensor& in) override { return c->forward(in); }
+    };
+    Generator g2(7);
+    auto conv_a = std::make_shared<nn::Conv2d>(2, 6, 3, g2, 1, 1);
+    conv_a->load_state_dict(original);
+    Net net(conv_a);
+    {
+        nn::LoRAModel lm(net, t, c, gen);
+        nn::LoRA& a = *lm.adapters()[0].second;
+        a.A().copy_(add(a.A(), rand_tensor(a.A().shape(), 103, -0.1f, 0.1f)));
+        NoGradGuard ng;
+        tuned = net.forward(x);
+        nn::save_lora_adapter(dir, lm, t, c);
+    }
+    auto conv_b = std::make_shared<nn::Conv2d>(2, 6, 3, g2, 1, 1);
+    conv_b->load_state_dict(original);
+    Net fresh(conv_b);
+    auto lm = nn::load_lora_adapter(dir, fresh);
+    NoGradGuard ng;
+    CHECK(max_abs_diff(fresh.forward(x), tuned) < 1e-5);
 }

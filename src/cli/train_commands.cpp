@@ -283,7 +283,7 @@ int run_lora_finetune(TrainFlags& f, const CLI::App* cmd) {
         const Tensor x1 = data(f.lora_ga_samples, g);
         const Tensor x0 = Tensor::normal(x1.shape(), g), t = Tensor::uniform({x1.size(0)}, g);
         std::vector<Tensor> weights;
-        for (const auto& [name, a] : lora->adapters()) weights.push_back(a->base().weight().requires_grad_(true));
+        for (const auto& [name, a] : lora->adapters()) weights.push_back(a->base_weight().requires_grad_(true));
         const std::vector<Tensor> grads = grad({trainers::flow_matching_loss(model, x0, x1, t)}, weights);
         for (size_t i = 0; i < weights.size(); ++i) {
             weights[i].requires_grad_(false);

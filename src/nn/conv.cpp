@@ -41,7 +41,8 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Int2 kernel, Generator
 Tensor Conv2d::forward(const Tensor& x) {
     RFLOW_CHECK((x.dim() == 4 || x.dim() == 3) && x.size(-3) == in_,
                 "Conv2d(" << in_ << " -> " << out_ << ") got input " << shape_str(x.shape()));
-    return conv2d(x, weight_, bias_, stride_, padding_, dilation_, groups_);
+    Tensor y = conv2d(x, weight_, bias_, stride_, padding_, dilation_, groups_);
+    return hook_ ? hook_(x, y) : y;
 }
 
 ConvTranspose2d::ConvTranspose2d(int64_t in_channels, int64_t out_channels, Int2 kernel, Generator& gen, Int2 stride,

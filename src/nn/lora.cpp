@@ -29,31 +29,61 @@ Tensor row_norms(const Tensor& w) { return sqrt(sum(square(w), {1})); }
 std::vector<std::string> lora_init_names() { return {"default", "pissa", "lora-ga"}; }
 
 LoRA::LoRA(nn::Linear& base, const LoRAConfig& cfg, Generator& gen)
-    : base_(base), cfg_(cfg), dropout_gen_(gen.seed(), 9) {
-    const int64_t in = base.in_features(), out = base.out_features();
+    : base_(base), w0_(base.weight()), bias_(base.bias()), out_(base.out_features()), fan_in_(base.in_features()),
+      cfg_(cfg), dropout_gen_(gen.seed(), 9) {
     RFLOW_CHECK(!base.has_output_hook(), "LoRA: this Linear already has an adapter");
-    RFLOW_CHECK(cfg.rank >= 1 && cfg.rank <= std::min(in, out),
-                "LoRA: rank " << cfg.rank << " must lie in [1, min(in, out) = " << std::min(in, out) << "]");
+    set_hook_ = [&base](std::function<Tensor(const Tensor&, const Tensor&)> h) { base.set_output_hook(std::move(h)); };
+    RFLOW_CHECK(cfg.rank >= 1 && cfg.rank <= std::min(base.in_features(), out_),
+                "LoRA: rank " << cfg.rank << " must lie in [1, min(in, out) = " << std::min(base.in_features(), out_) << "]");
+    auto a = std::make_shared<nn::Linear>(base.in_features(), cfg.rank, gen, false);  // Kaiming-uniform, a = sqrt 5 (PEFT)
+    auto b = std::make_shared<nn::Linear>(cfg.rank, out_, gen, false);
+    a_w_ = a->weight();
+    b_w_ = b->weight();
+    a_ = a;
+    b_ = b;
+    attach(base, gen);
+}
+
+LoRA::LoRA(nn::Conv2d& base, const LoRAConfig& cfg, Generator& gen)
+    : base_(base), w0_(base.weight()), bias_(base.bias()), out_(base.out_channels()),
+      fan_in_(base.weight().numel() / base.out_channels()), cfg_(cfg), dropout_gen_(gen.seed(), 9) {
+    RFLOW_CHECK(!base.has_output_hook(), "LoRA: this Conv2d already has an adapter");
+    RFLOW_CHECK(base.groups() == 1, "LoRA: grouped convolutions (groups = " << base.groups() << ") are not supported");
+    RFLOW_CHECK(!cfg.dora, "LoRA: DoRA is offered on Linear layers only");
+    set_hook_ = [&base](std::function<Tensor(const Tensor&, const Tensor&)> h) { base.set_output_hook(std::move(h)); };
+    RFLOW_CHECK(cfg.rank >= 1 && cfg.rank <= std::min(fan_in_, out_),
+                "LoRA: rank " << cfg.rank << " must lie in [1, min(in kh kw, out) = " << std::min(fan_in_, out_) << "]");
+    const Int2 kernel{base.weight().size(2), base.weight().size(3)};
+    auto a = std::make_shared<nn::Conv2d>(base.in_channels(), cfg.rank, kernel, gen, base.stride(), base.padding(),
+                                          base.dilation(), 1, false);
+    auto b = std::make_shared<nn::Conv2d>(cfg.rank, out_, 1, gen, 1, 0, 1, 1, false);
+    a_w_ = a->weight();
+    b_w_ = b->weight();
+    a_ = a;
+    b_ = b;
+    attach(base, gen);
+}
+
+void LoRA::attach(nn::Module& base, Generator&) {
+    const LoRAConfig& cfg = cfg_;
     RFLOW_CHECK(cfg.alpha > 0.f && std::isfinite(cfg.alpha), "LoRA: alpha must be > 0, got " << cfg.alpha);
     RFLOW_CHECK(cfg.dropout >= 0.f && cfg.dropout < 1.f, "LoRA: dropout must lie in [0, 1), got " << cfg.dropout);
     RFLOW_CHECK(cfg.init == "default" || cfg.init == "pissa" || cfg.init == "lora-ga",
                 "unknown LoRA init '" << cfg.init << "' (known: default, pissa, lora-ga)");
     scaling_ = cfg.alpha / (cfg.rslora ? std::sqrt(static_cast<float>(cfg.rank)) : static_cast<float>(cfg.rank));
-    a_ = std::make_shared<nn::Linear>(in, cfg.rank, gen, false);  // Kaiming-uniform, a = sqrt 5 (PEFT)
-    b_ = std::make_shared<nn::Linear>(cfg.rank, out, gen, false);
-    b_->weight().fill_(0.f);
-    base.weight().requires_grad_(false);
-    if (base.bias().defined()) base.bias().requires_grad_(false);
+    b_w_.fill_(0.f);
+    w0_.requires_grad_(false);
+    if (bias_.defined()) bias_.requires_grad_(false);
     if (cfg.init == "pissa") {
         // W0 = U S V^T: s B A = U_r S_r V_r^T, the principal part; W0 keeps the rest
         NoGradGuard ng;
-        const Svd d = svd(base.weight());
+        const Svd d = svd(w0_matrix());
         const Tensor root = sqrt(mul(d.S.slice(0, 0, cfg.rank), 1.f / scaling_));  // sqrt(S_r / s)
-        a_->weight().copy_(mul(d.V.slice(1, 0, cfg.rank).t(), root.reshape({cfg.rank, 1})));
-        b_->weight().copy_(mul(d.U.slice(1, 0, cfg.rank), root.reshape({1, cfg.rank})));
-        base.weight().copy_(sub(base.weight(), mul(matmul(b_->weight(), a_->weight()), scaling_)));
-        init_a_ = a_->weight().clone();
-        init_b_ = b_->weight().clone();
+        a_matrix().copy_(mul(d.V.slice(1, 0, cfg.rank).t(), root.reshape({cfg.rank, 1})));
+        b_matrix().copy_(mul(d.U.slice(1, 0, cfg.rank), root.reshape({1, cfg.rank})));
+        w0_matrix().copy_(sub(w0_matrix(), mul(matmul(b_matrix(), a_matrix()), scaling_)));
+        init_a_ = a_w_.clone();
+        init_b_ = b_w_.clone();
     }
     base.attach_child("lora_A", a_);
     base.attach_child("lora_B", b_);
@@ -62,11 +92,11 @@ LoRA::LoRA(nn::Linear& base, const LoRAConfig& cfg, Generator& gen)
         magnitude_ = std::make_shared<Vector>(row_norms(adapted_weight(false)));  // m = ||W0 + s B A||
         base.attach_child("lora_magnitude_vector", magnitude_);
     }
-    base.set_output_hook([this](const Tensor& x, const Tensor& y) { return forward(x, y); });
+    set_hook_([this](const Tensor& x, const Tensor& y) { return forward(x, y); });
 }
 
 LoRA::~LoRA() {
-    base_.set_output_hook(nullptr);
+    set_hook_(nullptr);
     for (const char* name : {"lora_A", "lora_B", "lora_magnitude_vector"}) {
         try {
             base_.detach_child(name);
@@ -78,7 +108,7 @@ LoRA::~LoRA() {
 Tensor LoRA::magnitude() const { return magnitude_ ? magnitude_->named_parameters().front().second : Tensor(); }
 
 std::vector<Tensor> LoRA::parameters() const {
-    std::vector<Tensor> p{a_->weight(), b_->weight()};
+    std::vector<Tensor> p{a_w_, b_w_};
     if (magnitude_) p.push_back(magnitude());
     return p;
 }
@@ -86,7 +116,7 @@ std::vector<Tensor> LoRA::parameters() const {
 Tensor LoRA::forward(const Tensor& x, const Tensor& y) {
     if (merged_) return y;
     const Tensor h = cfg_.dropout > 0.f ? dropout(x, cfg_.dropout, dropout_gen_, base_.is_training()) : x;
-    const Tensor update = mul(b_->forward(a_->forward(h)), scaling_);  // s B A x
+    const Tensor update = mul(b_->forward(a_->forward(h)), scaling_);  // s B A x (conv: s B(A(x)))
     if (!magnitude_) return add(y, update);
     // DoRA: m / ||W0 + s B A||_row (norm without gradient) times (W0 x + s B A x), plus the bias
     Tensor norm;
@@ -95,7 +125,7 @@ Tensor LoRA::forward(const Tensor& x, const Tensor& y) {
         norm = row_norms(adapted_weight(false));
     }
     const Tensor scale = div(magnitude(), norm);
-    const Tensor bias = base_.bias();
+    const Tensor bias = bias_;
     const Tensor linear_part = bias.defined() ? sub(y, bias) : y;
     const Tensor out = mul(add(linear_part, update), scale);
     return bias.defined() ? add(out, bias) : out;
@@ -103,57 +133,56 @@ Tensor LoRA::forward(const Tensor& x, const Tensor& y) {
 
 Tensor LoRA::adapted_weight(bool record) const {
     GradModeGuard g(record && grad_enabled());
-    return add(base_.weight(), mul(matmul(b_->weight(), a_->weight()), scaling_));
+    return add(w0_matrix(), mul(matmul(b_matrix(), a_matrix()), scaling_));  // [out, fan_in]
 }
 
 Tensor LoRA::effective_weight() const {
     NoGradGuard ng;
-    const Tensor w = merged_ ? unmerged_weight_ : base_.weight();
-    const Tensor adapted = add(w, mul(matmul(b_->weight(), a_->weight()), scaling_));
-    if (!magnitude_) return adapted;
-    return mul(adapted, div(magnitude(), row_norms(adapted)).reshape({-1, 1}));
+    const Tensor w = (merged_ ? unmerged_weight_ : w0_).reshape({out_, fan_in_});
+    Tensor adapted = add(w, mul(matmul(b_matrix(), a_matrix()), scaling_));
+    if (magnitude_) adapted = mul(adapted, div(magnitude(), row_norms(adapted)).reshape({-1, 1}));
+    return adapted.reshape(w0_.shape());
 }
 
 Tensor LoRA::delta_weight() const {
     NoGradGuard ng;
-    return sub(effective_weight(), merged_ ? unmerged_weight_ : base_.weight());
+    return sub(effective_weight(), merged_ ? unmerged_weight_ : w0_);
 }
 
 void LoRA::merge() {
     RFLOW_CHECK(!merged_, "LoRA: already merged");
     NoGradGuard ng;
     const Tensor w = effective_weight();
-    unmerged_weight_ = base_.weight().clone();  // kept so unmerge is exact
-    base_.weight().copy_(w);
+    unmerged_weight_ = w0_.clone();  // kept so unmerge is exact
+    w0_.copy_(w);
     merged_ = true;
 }
 
 void LoRA::unmerge() {
     RFLOW_CHECK(merged_, "LoRA: not merged");
     NoGradGuard ng;
-    base_.weight().copy_(unmerged_weight_);
+    w0_.copy_(unmerged_weight_);
     unmerged_weight_ = Tensor();
     merged_ = false;
 }
 
 void LoRA::init_lora_ga(const Tensor& grad) {
-    const int64_t out = base_.out_features(), in = base_.in_features(), r = cfg_.rank;
+    const int64_t r = cfg_.rank;
     RFLOW_CHECK(!merged_, "LoRA-GA init: unmerge first");
-    RFLOW_CHECK(grad.shape() == Shape({out, in}),
-                "LoRA-GA init: gradient " << shape_str(grad.shape()) << " does not match the weight [" << out << ", "
-                                          << in << "]");
-    RFLOW_CHECK(2 * r <= std::min(out, in), "LoRA-GA init: needs 2 rank = " << 2 * r << " <= min(out, in) = "
-                                                                           << std::min(out, in));
+    RFLOW_CHECK(grad.shape() == w0_.shape(), "LoRA-GA init: gradient " << shape_str(grad.shape())
+                                                                       << " does not match the weight " << shape_str(w0_.shape()));
+    RFLOW_CHECK(2 * r <= std::min(out_, fan_in_), "LoRA-GA init: needs 2 rank = " << 2 * r << " <= min(out, in) = "
+                                                                                 << std::min(out_, fan_in_));
     NoGradGuard ng;
-    const Svd d = svd(grad);
-    const float c = std::pow(static_cast<float>(out), 0.25f) / std::sqrt(cfg_.ga_gamma);
-    const Tensor old = mul(matmul(b_->weight(), a_->weight()), scaling_);
-    a_->weight().copy_(mul(d.V.slice(1, 0, r).t(), c));      // c V[:, :r]^T
-    b_->weight().copy_(mul(d.U.slice(1, r, 2 * r), c));     // c U[:, r:2r]
+    const Svd d = svd(grad.reshape({out_, fan_in_}));
+    const float c = std::pow(static_cast<float>(out_), 0.25f) / std::sqrt(cfg_.ga_gamma);
+    const Tensor old = mul(matmul(b_matrix(), a_matrix()), scaling_);
+    a_matrix().copy_(mul(d.V.slice(1, 0, r).t(), c));    // c V[:, :r]^T
+    b_matrix().copy_(mul(d.U.slice(1, r, 2 * r), c));   // c U[:, r:2r]
     // W0 <- W0 + s B_old A_old - s B A: the adapted weight, hence the output, is unchanged
-    base_.weight().copy_(sub(add(base_.weight(), old), mul(matmul(b_->weight(), a_->weight()), scaling_)));
-    init_a_ = a_->weight().clone();
-    init_b_ = b_->weight().clone();
+    w0_matrix().copy_(sub(add(w0_matrix(), old), mul(matmul(b_matrix(), a_matrix()), scaling_)));
+    init_a_ = a_w_.clone();
+    init_b_ = b_w_.clone();
 }
 
 bool lora_target_matches(const std::string& target, const std::string& name) {
@@ -168,7 +197,8 @@ LoRAModel::LoRAModel(nn::Module& model, const LoRATargets& targets, const LoRACo
     for (Tensor& p : model.parameters()) p.requires_grad_(false);  // only adapters train
     for (auto& [name, module] : model.named_modules()) {
         auto* linear = dynamic_cast<nn::Linear*>(module);
-        if (!linear || name.empty()) continue;
+        auto* conv = dynamic_cast<nn::Conv2d*>(module);
+        if ((!linear && !conv) || name.empty()) continue;
         if (name.size() >= 7 && (name.compare(name.size() - 6, 6, "lora_A") == 0 || name.compare(name.size() - 6, 6, "lora_B") == 0))
             continue;
         bool hit = false;
@@ -179,12 +209,12 @@ LoRAModel::LoRAModel(nn::Module& model, const LoRATargets& targets, const LoRACo
             if (lora_target_matches(pattern, name)) c.rank = rank;
         for (const auto& [pattern, alpha] : targets.alpha_pattern)
             if (lora_target_matches(pattern, name)) c.alpha = alpha;
-        adapters_.emplace_back(name, std::make_shared<LoRA>(*linear, c, gen));
+        adapters_.emplace_back(name, linear ? std::make_shared<LoRA>(*linear, c, gen) : std::make_shared<LoRA>(*conv, c, gen));
     }
     if (adapters_.empty()) {
         std::string list;
         for (const std::string& t : targets.targets) list += (list.empty() ? "" : ", ") + t;
-        RFLOW_FAIL("LoRA: no Linear layer matches the targets " << list);
+        RFLOW_FAIL("LoRA: no Linear or Conv2d layer matches the targets " << list);
     }
 }
 
@@ -199,9 +229,9 @@ std::vector<optim::ParamGroup> LoRAModel::lora_plus_groups(float lr, float ratio
     RFLOW_CHECK(ratio > 0.f && std::isfinite(ratio), "LoRA+: the B/A learning-rate ratio must be > 0, got " << ratio);
     optim::ParamGroup a{"lora_A", {}, lr, weight_decay}, b{"lora_B", {}, lr * ratio, weight_decay};
     for (const auto& [name, ad] : adapters_) {
-        a.params.push_back(ad->A().weight());
+        a.params.push_back(ad->A());
         if (ad->config().dora) a.params.push_back(ad->magnitude());
-        b.params.push_back(ad->B().weight());
+        b.params.push_back(ad->B());
     }
     return {a, b};
 }

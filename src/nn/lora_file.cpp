@@ -89,10 +89,10 @@ std::unique_ptr<LoRAModel> load_peft(const fs::path& dir, Module& model, float w
             return it == by_name.end() ? nullptr : it->second;
         };
         if (LoRA* a = try_part(".lora_A.weight")) {
-            copy_checked(a->A().weight(), tensor_of(r), key, weights_path.string());
+            copy_checked(a->A(), tensor_of(r), key, weights_path.string());
             got_a.insert(k);
         } else if (LoRA* b = try_part(".lora_B.weight")) {
-            copy_checked(b->B().weight(), tensor_of(r), key, weights_path.string());
+            copy_checked(b->B(), tensor_of(r), key, weights_path.string());
             got_b.insert(k);
         } else if (LoRA* m = ends_with(k, ".weight") ? try_part(".lora_magnitude_vector.weight")
                                                      : try_part(".lora_magnitude_vector")) {
@@ -117,7 +117,7 @@ std::unique_ptr<LoRAModel> load_kohya(const std::string& path, Module& model, fl
     // module names of the model's Linears, by their underscore spelling and as they are
     std::map<std::string, std::string> linear_by_key;
     for (auto& [name, m] : model.named_modules()) {
-        if (!dynamic_cast<Linear*>(m) || name.empty()) continue;
+        if ((!dynamic_cast<Linear*>(m) && !dynamic_cast<Conv2d*>(m)) || name.empty()) continue;
         std::string flat = name;
         for (char& c : flat)
             if (c == '.') c = '_';
@@ -173,8 +173,8 @@ std::unique_ptr<LoRAModel> load_kohya(const std::string& path, Module& model, fl
     Generator gen(0);
     auto lora = std::make_unique<LoRAModel>(model, targets, cfg, gen);
     for (const auto& [name, a] : lora->adapters()) {
-        copy_checked(a->A().weight(), parts[name].down, name + ".lora_down.weight", path);
-        copy_checked(a->B().weight(), parts[name].up, name + ".lora_up.weight", path);
+        copy_checked(a->A(), parts[name].down, name + ".lora_down.weight", path);
+        copy_checked(a->B(), parts[name].up, name + ".lora_up.weight", path);
         a->set_scaling(a->scaling() * weight);
     }
     return lora;
@@ -190,7 +190,7 @@ void save_lora_adapter(const std::string& dir, const LoRAModel& lora, const LoRA
     LoRATargets written = targets;
     for (const auto& [name, a] : lora.adapters()) {
         RFLOW_CHECK(!a->merged(), "save_lora_adapter: '" << name << "' is merged; unmerge before saving");
-        Tensor wa = a->A().weight(), wb = a->B().weight();
+        Tensor wa = a->A(), wb = a->B();
         if (a->init_A().defined()) {
             // PiSSA / LoRA-GA moved s B0 A0 out of W0: write the rank-2r adapter [B, -B0] [A; A0]
             // with the same s, so a standard loader applies s (B A - B0 A0) to the original W0
@@ -198,8 +198,8 @@ void save_lora_adapter(const std::string& dir, const LoRAModel& lora, const LoRA
                                                                   << "': a DoRA adapter with a pissa/lora-ga init cannot be "
                                                                      "exported relative to the original weights");
             NoGradGuard ng;
-            wa = concat({wa, a->init_A()}, 0);
-            wb = concat({wb, neg(a->init_B())}, 1);
+            wa = concat({wa, a->init_A()}, 0);        // [2r, in (, kh, kw)]
+            wb = concat({wb, neg(a->init_B())}, 1);   // [out, 2r (, 1, 1)]
             const int64_t r2 = wa.size(0);
             written.rank_pattern[name] = r2;
             written.alpha_pattern[name] =

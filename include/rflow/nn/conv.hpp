@@ -2,6 +2,8 @@
 // (nearest) and AvgPool2d, with PyTorch's parameter layouts and default initialisation.
 #pragma once
 
+#include <functional>
+
 #include "rflow/conv_ops.hpp"
 #include "rflow/nn/module.hpp"
 #include "rflow/philox.hpp"
@@ -20,12 +22,21 @@ public:
     Tensor& bias() { return bias_; }  ///< undefined when built without bias
     int64_t in_channels() const { return in_; }
     int64_t out_channels() const { return out_; }
+    Int2 stride() const { return stride_; }
+    Int2 padding() const { return padding_; }
+    Int2 dilation() const { return dilation_; }
+    int64_t groups() const { return groups_; }
+    /// An adapter's hook on the output, as Linear's (nn/lora.hpp); null removes it.
+    using OutputHook = std::function<Tensor(const Tensor& x, const Tensor& y)>;
+    void set_output_hook(OutputHook hook) { hook_ = std::move(hook); }
+    bool has_output_hook() const { return static_cast<bool>(hook_); }
 
 private:
     int64_t in_, out_;
     Int2 stride_, padding_, dilation_;
     int64_t groups_;
     Tensor weight_, bias_;
+    OutputHook hook_;
 };
 
 /// y = conv_transpose2d(x, W, b, ...); W [in, out / groups, kh, kw] (PyTorch's layout), b [out].

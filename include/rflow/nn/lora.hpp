@@ -1,4 +1,4 @@
-// LoRA adapters on Linear layers, PEFT convention (SPEC sections 2 and 3):
+// LoRA adapters on Linear and Conv2d layers, PEFT convention (SPEC sections 2 and 3):
 //
 //   y = W0 x + b + s B A dropout(x),   A [r, in] ("lora_A.weight"), B [out, r] ("lora_B.weight"),
 //   s = alpha / r, or alpha / sqrt(r) with rsLoRA.
@@ -11,7 +11,9 @@
 // DoRA (dora = true) splits the adapted weight into a magnitude m (per output row, initialised to
 // ||W0 + s B A|| at construction) and a direction: y = m / ||W0 + s B A||_row * ((W0 + s B A) x) + b, the norm taken
 // without gradient as in the DoRA paper and PEFT.
-// The factors are attached to the Linear as children, so the model's state dict names them as
+// On a Conv2d [out, in, kh, kw], A is a conv with the layer's kernel, stride, padding and dilation
+// (in -> r) and B a 1x1 conv (r -> out); the matrix algebra above runs on W0 as [out, in kh kw].
+// The factors are attached to the layer as children, so the model's state dict names them as
 // PEFT does ("<module>.lora_A.weight"); the base weight and bias are frozen.
 #pragma once
 
@@ -20,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "rflow/nn/conv.hpp"
 #include "rflow/nn/linear.hpp"
 #include "rflow/optim/optimizer.hpp"
 #include "rflow/philox.hpp"
@@ -39,11 +42,13 @@ struct LoRAConfig {
 /// The inits accepted by LoRAConfig::init (and "lora-ga").
 RFLOW_API std::vector<std::string> lora_init_names();
 
-/// One adapter on one Linear.
+/// One adapter on one Linear or Conv2d.
 class RFLOW_API LoRA {
 public:
     /// Attaches to `base` (Error if it already has an adapter or the rank is out of range).
     LoRA(nn::Linear& base, const LoRAConfig& cfg, Generator& gen);
+    /// Conv2d with groups = 1; DoRA is not offered on convolutions.
+    LoRA(nn::Conv2d& base, const LoRAConfig& cfg, Generator& gen);
     LoRA(const LoRA&) = delete;
     LoRA& operator=(const LoRA&) = delete;
     ~LoRA();
@@ -61,9 +66,11 @@ public:
     void unmerge();
     bool merged() const { return merged_; }
 
-    nn::Linear& A() { return *a_; }
-    nn::Linear& B() { return *b_; }
-    nn::Linear& base() { return base_; }
+    /// The factors' weights: A [r, in] (conv: [r, in, kh, kw]), B [out, r] (conv: [out, r, 1, 1]).
+    Tensor& A() { return a_w_; }
+    Tensor& B() { return b_w_; }
+    /// The adapted layer's weight W0.
+    Tensor& base_weight() { return w0_; }
     /// DoRA's magnitude [out] (undefined without DoRA).
     Tensor magnitude() const;
     float scaling() const { return scaling_; }
@@ -83,11 +90,20 @@ public:
     const Tensor& init_B() const { return init_b_; }
 
 private:
+    void attach(nn::Module& base, Generator& gen);
     Tensor adapted_weight(bool record) const;
-    nn::Linear& base_;
+    // W0, A and B as matrices [out, fan_in], [r, fan_in], [out, r] (views of the weights)
+    Tensor w0_matrix() const { return w0_.reshape({out_, fan_in_}); }
+    Tensor a_matrix() const { return a_w_.reshape({cfg_.rank, fan_in_}); }
+    Tensor b_matrix() const { return b_w_.reshape({out_, cfg_.rank}); }
+    nn::Module& base_;
+    std::function<void(std::function<Tensor(const Tensor&, const Tensor&)>)> set_hook_;
+    Tensor w0_, bias_;
+    int64_t out_ = 0, fan_in_ = 0;
     LoRAConfig cfg_;
     float scaling_;
-    std::shared_ptr<nn::Linear> a_, b_;
+    std::shared_ptr<nn::Module> a_, b_;
+    Tensor a_w_, b_w_;
     std::shared_ptr<nn::Module> magnitude_;
     Generator dropout_gen_;
     bool merged_ = false;
@@ -95,7 +111,7 @@ private:
     Tensor init_a_, init_b_;  // the init's correction of W0 (PiSSA, LoRA-GA)
 };
 
-/// Adapters on every Linear of a model whose dotted name matches a target: a target matches a
+/// Adapters on every Linear and Conv2d of a model whose dotted name matches a target: a target matches a
 /// name equal to it or ending in "." + target (PEFT's target_modules), or, when it starts with
 /// "re:", the whole name by regular expression. Per-module overrides by the same matching:
 /// rank_pattern and alpha_pattern (PEFT's fields).
