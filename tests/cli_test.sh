@@ -106,6 +106,12 @@ if [ -f "$fm/train-images-idx3-ubyte.gz" ]; then
     "$rflow" eval --model "$dir/img/checkpoint.safetensors" --classifier "$dir/clf/classifier.safetensors" \
         --num-samples 20 --methods euler:2 --cfg-scales 2 -o "$dir/img_eval" >/dev/null 2>&1; check "image eval" 0 $?
     grep -q '"accuracy"' "$dir/img_eval/eval.jsonl"; check "image eval reports accuracy" 0 $?
+    "$rflow" train-images --base "$dir/img/checkpoint.safetensors" --batch-size 16 --steps 5 --log-every 5 \
+        --sample-every 0 --sample-steps 2 --lora-rank 2 --lora-init lora-ga --lora-ga-samples 16 -o "$dir/img_ft" >/dev/null 2>&1
+    check "train-images --base (LoRA on convs and attention)" 0 $?
+    has "image adapter" "$dir/img_ft/adapter/adapter_model.safetensors"
+    "$rflow" sample --model "$dir/img/checkpoint.safetensors" --lora "$dir/img_ft/adapter:0.5" -n 4 --steps 2 \
+        -o "$dir/g_lora.png" >/dev/null 2>&1; check "sample an image model with an adapter" 0 $?
     "$rflow" gan train --dataset fashion-mnist --method zero-centered --steps 3 --n-critic 1 --batch-size 8 \
         --base-channels 4 --latent-dim 8 --eval-every 0 -o "$dir/gan-img" >/dev/null 2>&1; check "gan on images" 0 $?
     has "gan image grid" "$dir/gan-img/samples.png"

@@ -5,6 +5,7 @@
 #include "image_commands.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -14,6 +15,8 @@
 
 #include "cli_common.hpp"
 #include "flow_training.hpp"
+#include "lora_flags.hpp"
+#include "rflow/nn/lora_file.hpp"
 #include "progress.hpp"
 #include "rflow/autograd.hpp"
 #include "rflow/data/idx.hpp"
@@ -53,6 +56,7 @@ struct ImageTrainFlags {
     float cfg_scale = 2.f;
     SamplingFlags sampling{"euler", 20, 1e-5, 1e-5};
     double time_budget_min = 0;  // stop after this many minutes of training (0 = no limit)
+    LoRAFlags lora;              // --base: LoRA fine-tuning of a trained U-Net
 };
 
 struct ImageData {
@@ -130,12 +134,35 @@ int run_train_images(ImageTrainFlags f) {
     f.unet.in_channels = d.images.size(1);
     f.unet.image_size = d.images.size(2);
     f.unet.num_classes = static_cast<int64_t>(d.class_names.size());
+    std::optional<LoadedModel> base;
+    if (!f.lora.base.empty()) {  // fine-tune: the base model's architecture and weights
+        base = load_model(f.lora.base);
+        auto* unet = dynamic_cast<nn::UNet*>(base->model.get());
+        if (!unet) throw BadInput("--base " + f.lora.base + ": not an image model");
+        if (unet->config().num_classes != f.unet.num_classes || unet->config().in_channels != f.unet.in_channels ||
+            unet->config().image_size != f.unet.image_size)
+            throw BadInput("--base " + f.lora.base + ": its U-Net does not fit this data (classes, channels or size)");
+        f.unet = unet->config();
+    }
     Generator init(f.train.seed, 0);
     nn::UNet model = as_input([&] { return nn::UNet(f.unet, init); });
+    if (f.unet.num_classes == 0) f.train.label_dropout = 0.f;
+    std::unique_ptr<nn::LoRAModel> lora;
+    nn::LoRATargets targets;
+    if (base) {
+        model.load_state_dict(base->model->state_dict());
+        targets = parse_lora_targets(f.lora.targets);
+        const trainers::LabeledDataSource source = image_source(d, false, f.unet.num_classes > 0);
+        Generator ga(f.train.seed, 10);
+        lora = setup_lora(model, f.lora, targets, init, [&](int64_t n) {
+            auto [x1, labels] = source(n, ga);
+            return trainers::flow_matching_loss(model, Tensor::normal(x1.shape(), ga), x1, Tensor::uniform({n}, ga), labels);
+        });
+    }
     optim::AdamOptions adam;
     adam.lr = f.lr;
-    optim::Adam opt(model.parameters(), adam);
-    if (f.unet.num_classes == 0) f.train.label_dropout = 0.f;
+    optim::Adam opt = lora ? optim::Adam(lora->lora_plus_groups(f.lr, f.lora.plus_ratio), adam)
+                           : optim::Adam(model.parameters(), adam);
     auto trainer = as_input([&] {
         return std::make_unique<trainers::FlowMatchingTrainer>(
             model, opt, trainers::labeled_coupling(image_source(d, f.flip, f.unet.num_classes > 0)), f.train);
@@ -144,6 +171,12 @@ int run_train_images(ImageTrainFlags f) {
                              {"dataset", d.name},  {"class_names", d.class_names}, {"lr", f.lr},
                              {"batch_size", f.train.batch}, {"steps", f.train.steps}, {"seed", f.train.seed},
                              {"label_dropout", f.train.label_dropout}, {"ema", f.train.ema_decay}};
+    if (lora) {
+        config["label"] = "U-Net LoRA fine-tune";
+        config["lora"] = lora_json(targets, f.lora.cfg);
+        config["base"] = f.lora.base;
+        config["lora_plus_ratio"] = f.lora.plus_ratio;
+    }
     fs::create_directories(f.output);
     const std::string ckpt = (fs::path(f.output) / "checkpoint.safetensors").string();
     const std::string metrics_path = (fs::path(f.output) / "metrics.jsonl").string();
@@ -183,6 +216,11 @@ int run_train_images(ImageTrainFlags f) {
     };
     run_flow_loop(*trainer, metrics, loop);
     sample_now(trainer->steps_done());
+    if (lora) {
+        const std::string dir = (fs::path(f.output) / "adapter").string();
+        nn::save_lora_adapter(dir, *lora, targets, f.lora.cfg, f.lora.base);
+        std::printf("wrote %s (PEFT adapter)\n", dir.c_str());
+    }
     if (!trainer->losses().empty())
         io::write_curve_png((fs::path(f.output) / "loss.png").string(), "U-Net flow-matching loss", trainer->losses());
     std::printf("wrote %s, %s, %s\n", ckpt.c_str(), grid.c_str(), metrics_path.c_str());
@@ -315,6 +353,7 @@ std::function<int()> add_image_commands(CLI::App& app) {
     c->add_flag("--resume", f->resume, "Continue from <output>/checkpoint.safetensors");
     c->add_option("--time-budget", f->time_budget_min, "Stop after this many minutes of training (0 = no limit)")
         ->capture_default_str();
+    add_lora_flags(c, f->lora, "qkv,out,conv1,conv2");
     auto cf = std::make_shared<ClassifierFlags>();
     CLI::App* k = app.add_subcommand("train-classifier", "Train the Fashion-MNIST classifier used by image eval");
     k->add_option("--data-dir", cf->data_dir, "Where the Fashion-MNIST IDX files are")->capture_default_str();

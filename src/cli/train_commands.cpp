@@ -12,6 +12,7 @@
 
 #include "cli_common.hpp"
 #include "flow_training.hpp"
+#include "lora_flags.hpp"
 #include "progress.hpp"
 #include "rflow/autograd.hpp"
 #include "rflow/data/toy2d.hpp"
@@ -50,12 +51,7 @@ struct TrainFlags {
     std::string adversarial_loss = "zero-centered";
     float critic_lr = 1e-4f;
     int64_t distill_k = 1;
-    // train --base: LoRA fine-tuning of a trained model
-    std::string base;
-    nn::LoRAConfig lora;
-    std::string lora_targets = "re:.*";
-    float lora_plus_ratio = 1.f;
-    int64_t lora_ga_samples = 128;
+    LoRAFlags lora;  // train --base: LoRA fine-tuning of a trained model
 };
 
 // What differs between train, reflow and distill.
@@ -258,7 +254,7 @@ void inherit_from_teacher(TrainFlags& f, const LoadedModel& teacher, const CLI::
 // directory <output>/adapter beside the usual checkpoint and pictures.
 int run_lora_finetune(TrainFlags& f, const CLI::App* cmd) {
     if (f.threads > 0) set_num_threads(f.threads);
-    LoadedModel base = load_model(f.base);
+    LoadedModel base = load_model(f.lora.base);
     if (cmd->count("--dataset") == 0 && cmd->count("--data-csv") == 0) {
         f.data.dataset = base.dataset();
         if (base.config.contains("data_csv")) f.data.csv = base.config["data_csv"].get<std::string>();
@@ -267,42 +263,23 @@ int run_lora_finetune(TrainFlags& f, const CLI::App* cmd) {
     Generator init(f.train.seed, 0);
     nn::VelocityMLP model(f.model, init);
     model.load_state_dict(base.model->state_dict());
-    nn::LoRATargets targets;
-    for (size_t start = 0; start <= f.lora_targets.size();) {
-        const size_t comma = f.lora_targets.find(',', start);
-        const std::string t = f.lora_targets.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        if (!t.empty()) targets.targets.push_back(t);
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-    }
-    auto lora = as_input([&] { return std::make_unique<nn::LoRAModel>(model, targets, f.lora, init); });
+    const nn::LoRATargets targets = parse_lora_targets(f.lora.targets);
     trainers::DataSource data = as_input([&] { return make_data_source(f.data); });
-    if (f.lora.init == "lora-ga") {
-        // G = dL/dW0 of the flow-matching loss on lora_ga_samples fresh pairs, then the SVD init
-        Generator g(f.train.seed, 10);
-        const Tensor x1 = data(f.lora_ga_samples, g);
-        const Tensor x0 = Tensor::normal(x1.shape(), g), t = Tensor::uniform({x1.size(0)}, g);
-        std::vector<Tensor> weights;
-        for (const auto& [name, a] : lora->adapters()) weights.push_back(a->base_weight().requires_grad_(true));
-        const std::vector<Tensor> grads = grad({trainers::flow_matching_loss(model, x0, x1, t)}, weights);
-        for (size_t i = 0; i < weights.size(); ++i) {
-            weights[i].requires_grad_(false);
-            as_input([&] {
-                lora->adapters()[i].second->init_lora_ga(grads[i]);
-                return 0;
-            });
-        }
-    }
+    Generator ga(f.train.seed, 10);
+    auto lora = setup_lora(model, f.lora, targets, init, [&](int64_t n) {
+        const Tensor x1 = data(n, ga);
+        return trainers::flow_matching_loss(model, Tensor::normal(x1.shape(), ga), x1, Tensor::uniform({n}, ga));
+    });
     nlohmann::json config = base_config(f, f.model, "LoRA fine-tune");
-    config["lora"] = lora_json(targets, f.lora);
-    config["base"] = f.base;
-    config["lora_plus_ratio"] = f.lora_plus_ratio;
-    std::fprintf(stderr, "LoRA on %zu layer(s) of %s: %zu trainable tensors\n", lora->adapters().size(), f.base.c_str(),
-                 lora->parameters().size());
+    config["lora"] = lora_json(targets, f.lora.cfg);
+    config["base"] = f.lora.base;
+    config["lora_plus_ratio"] = f.lora.plus_ratio;
+    std::fprintf(stderr, "LoRA on %zu layer(s) of %s: %zu trainable tensors\n", lora->adapters().size(),
+                 f.lora.base.c_str(), lora->parameters().size());
     const int rc = run_training(f, trainers::independent_coupling(data), model, config, f.eval,
-                                lora->lora_plus_groups(f.lr, f.lora_plus_ratio));
+                                lora->lora_plus_groups(f.lr, f.lora.plus_ratio));
     const std::string dir = (fs::path(f.output) / "adapter").string();
-    nn::save_lora_adapter(dir, *lora, targets, f.lora, f.base);
+    nn::save_lora_adapter(dir, *lora, targets, f.lora.cfg, f.lora.base);
     std::printf("wrote %s (PEFT adapter)\n", dir.c_str());
     return rc;
 }
@@ -320,16 +297,7 @@ std::function<int()> add_train_commands(CLI::App& app) {
     add_common_flags(train, *tf, "out/1rf", true);
     train->add_option("--coupling", tf->coupling, "independent, or ot (exact minibatch optimal transport)")->capture_default_str();
     add_sampling_flags(train, tf->eval, "ODE solver for the final samples picture");
-    train->add_option("--base", tf->base, "Fine-tune this trained model with LoRA adapters instead of training from scratch");
-    train->add_option("--lora-rank", tf->lora.rank, "LoRA rank r")->capture_default_str()->check(positive());
-    train->add_option("--lora-alpha", tf->lora.alpha, "LoRA alpha (s = alpha / r)")->capture_default_str()->check(positive());
-    train->add_option("--lora-init", tf->lora.init, "default, pissa or lora-ga")->capture_default_str();
-    train->add_option("--lora-targets", tf->lora_targets, "Comma-separated module names (suffixes) or re:REGEX")->capture_default_str();
-    train->add_option("--lora-plus-ratio", tf->lora_plus_ratio, "LoRA+: learning rate of B over A's (16 is LoRA+'s default)")->capture_default_str()->check(positive());
-    train->add_option("--lora-dropout", tf->lora.dropout, "Dropout on the adapters' input")->capture_default_str();
-    train->add_flag("--lora-rslora", tf->lora.rslora, "rsLoRA scaling s = alpha / sqrt(r)");
-    train->add_flag("--lora-dora", tf->lora.dora, "DoRA: magnitude and direction");
-    train->add_option("--lora-ga-samples", tf->lora_ga_samples, "lora-ga: samples for the gradient estimate")->capture_default_str()->check(positive());
+    add_lora_flags(train, tf->lora, "re:.*");
 
     CLI::App* lora_cmd = app.add_subcommand("lora", "LoRA adapter files");
     lora_cmd->require_subcommand(1);
@@ -374,7 +342,7 @@ std::function<int()> add_train_commands(CLI::App& app) {
             std::printf("wrote %s (%zu adapter(s) merged)\n", merge_out->c_str(), merge_specs->size());
             return 0;
         }
-        if (train->parsed() && !tf->base.empty()) return run_lora_finetune(*tf, train);
+        if (train->parsed() && !tf->lora.base.empty()) return run_lora_finetune(*tf, train);
         if (train->parsed()) {
             TrainFlags& f = *tf;
             if (f.threads > 0) set_num_threads(f.threads);

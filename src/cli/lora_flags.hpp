@@ -1,0 +1,34 @@
+// LoRA fine-tuning flags shared by `rflow train --base` and `rflow train-images --base`: the
+// adapter settings, target parsing, and the setup (adapters attached, LoRA-GA's gradient
+// estimate on fresh samples inside the same run).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "rflow/nn/lora.hpp"
+
+namespace rflow::cli {
+
+struct LoRAFlags {
+    std::string base;  ///< the trained model to fine-tune; empty = train from scratch
+    nn::LoRAConfig cfg;
+    std::string targets;
+    float plus_ratio = 1.f;
+    int64_t ga_samples = 128;
+};
+
+void add_lora_flags(CLI::App* c, LoRAFlags& f, const std::string& default_targets);
+
+/// "a,b,re:x" -> targets.
+nn::LoRATargets parse_lora_targets(const std::string& list);
+
+/// Attaches the adapters (BadInput on bad settings). With --lora-init lora-ga, `loss_of(n)` must
+/// return the training loss on n fresh samples: its gradient in each target weight initialises
+/// that adapter.
+std::unique_ptr<nn::LoRAModel> setup_lora(nn::Module& model, const LoRAFlags& f, const nn::LoRATargets& targets,
+                                          Generator& init, const std::function<Tensor(int64_t)>& loss_of);
+
+}  // namespace rflow::cli
