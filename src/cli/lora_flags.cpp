@@ -13,7 +13,7 @@ void add_lora_flags(CLI::App* c, LoRAFlags& f, const std::string& default_target
     c->add_option("--lora-alpha", f.cfg.alpha, "LoRA alpha (s = alpha / r)")->capture_default_str()->check(positive());
     c->add_option("--lora-init", f.cfg.init, "default, pissa or lora-ga")->capture_default_str();
     c->add_option("--lora-targets", f.targets, "Comma-separated module names (suffixes) or re:REGEX")->capture_default_str();
-    c->add_option("--lora-plus-ratio", f.plus_ratio, "LoRA+: learning rate of B over A's (16 is LoRA+'s default)")
+    c->add_option("--lora-plus-ratio", f.plus_ratio, "LoRA+: learning rate of B over A's (1 = plain LoRA)")
         ->capture_default_str()->check(positive());
     c->add_option("--lora-dropout", f.cfg.dropout, "Dropout on the adapters' input")->capture_default_str();
     c->add_flag("--lora-rslora", f.cfg.rslora, "rsLoRA scaling s = alpha / sqrt(r)");

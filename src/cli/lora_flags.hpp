@@ -16,7 +16,7 @@ struct LoRAFlags {
     std::string base;  ///< the trained model to fine-tune; empty = train from scratch
     nn::LoRAConfig cfg;
     std::string targets;
-    float plus_ratio = 1.f;
+    float plus_ratio = 16.f;  // LoRA+ default (1 = plain LoRA)
     int64_t ga_samples = 128;
 };
 
