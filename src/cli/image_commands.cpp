@@ -153,11 +153,10 @@ int run_train_images(ImageTrainFlags f) {
         model.load_state_dict(base->model->state_dict());
         targets = parse_lora_targets(f.lora.targets);
         const trainers::LabeledDataSource source = image_source(d, false, f.unet.num_classes > 0);
-        Generator ga(f.train.seed, 10);
-        lora = setup_lora(model, f.lora, targets, init, [&](int64_t n) {
-            auto [x1, labels] = source(n, ga);
-            return trainers::flow_matching_loss(model, Tensor::normal(x1.shape(), ga), x1, Tensor::uniform({n}, ga), labels);
-        });
+        lora = setup_lora(model, f.lora, targets, init, [&](int64_t n, Generator& g) {
+            auto [x1, labels] = source(n, g);
+            return trainers::flow_matching_loss(model, Tensor::normal(x1.shape(), g), x1, Tensor::uniform({n}, g), labels);
+        }, f.train.seed);
     }
     optim::AdamOptions adam;
     adam.lr = f.lr;

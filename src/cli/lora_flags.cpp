@@ -3,6 +3,9 @@
 
 #include "cli_common.hpp"
 #include "rflow/autograd.hpp"
+#include "rflow/ops.hpp"
+
+#include <algorithm>
 
 namespace rflow::cli {
 
@@ -35,20 +38,28 @@ nn::LoRATargets parse_lora_targets(const std::string& list) {
 }
 
 std::unique_ptr<nn::LoRAModel> setup_lora(nn::Module& model, const LoRAFlags& f, const nn::LoRATargets& targets,
-                                          Generator& init, const std::function<Tensor(int64_t)>& loss_of) {
+                                          Generator& init, const std::function<Tensor(int64_t, Generator&)>& loss_of,
+                                          uint64_t seed) {
     auto lora = as_input([&] { return std::make_unique<nn::LoRAModel>(model, targets, f.cfg, init); });
-    if (f.cfg.init == "lora-ga") {
-        // G = dL/dW0 on ga_samples fresh samples, one SVD init per adapted layer
-        std::vector<Tensor> weights;
-        for (const auto& [name, a] : lora->adapters()) weights.push_back(a->base_weight().requires_grad_(true));
-        const std::vector<Tensor> grads = grad({loss_of(f.ga_samples)}, weights);
-        for (size_t i = 0; i < weights.size(); ++i) {
-            weights[i].requires_grad_(false);
-            as_input([&] {
-                lora->adapters()[i].second->init_lora_ga(grads[i]);
-                return 0;
-            });
+    if (f.cfg.init != "lora-ga") return lora;
+    constexpr int64_t kMicro = 32;
+    for (const auto& [name, a] : lora->adapters()) {
+        Tensor w = a->base_weight();
+        w.requires_grad_(true);
+        Generator g(seed, 10);  // the same samples for every layer
+        Tensor sum_grad = Tensor::zeros(w.shape());
+        for (int64_t done = 0; done < f.ga_samples;) {
+            const int64_t m = std::min(kMicro, f.ga_samples - done);
+            const Tensor gm = grad({loss_of(m, g)}, {w})[0];
+            NoGradGuard ng;
+            sum_grad = add(sum_grad, mul(gm, static_cast<float>(m) / static_cast<float>(f.ga_samples)));
+            done += m;
         }
+        w.requires_grad_(false);
+        as_input([&, &a = a] {
+            a->init_lora_ga(sum_grad);
+            return 0;
+        });
     }
     return lora;
 }

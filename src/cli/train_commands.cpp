@@ -265,11 +265,10 @@ int run_lora_finetune(TrainFlags& f, const CLI::App* cmd) {
     model.load_state_dict(base.model->state_dict());
     const nn::LoRATargets targets = parse_lora_targets(f.lora.targets);
     trainers::DataSource data = as_input([&] { return make_data_source(f.data); });
-    Generator ga(f.train.seed, 10);
-    auto lora = setup_lora(model, f.lora, targets, init, [&](int64_t n) {
-        const Tensor x1 = data(n, ga);
-        return trainers::flow_matching_loss(model, Tensor::normal(x1.shape(), ga), x1, Tensor::uniform({n}, ga));
-    });
+    auto lora = setup_lora(model, f.lora, targets, init, [&](int64_t n, Generator& g) {
+        const Tensor x1 = data(n, g);
+        return trainers::flow_matching_loss(model, Tensor::normal(x1.shape(), g), x1, Tensor::uniform({n}, g));
+    }, f.train.seed);
     nlohmann::json config = base_config(f, f.model, "LoRA fine-tune");
     config["lora"] = lora_json(targets, f.lora.cfg);
     config["base"] = f.lora.base;
