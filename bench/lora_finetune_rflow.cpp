@@ -92,18 +92,11 @@ int main(int argc, char** argv) {
             lc.init = m == "pissa" ? "pissa" : "default";
             lc.dora = m == "dora";
             lora = std::make_unique<nn::LoRAModel>(model, t, lc, g);
-            if (m == "lora-ga") {  // gradient of the loss in each target weight on 128 fresh samples
-                Generator ga(2);
-                const Tensor x1 = source_fn(128, ga);
-                std::vector<Tensor> w;
-                for (const auto& [name, a] : lora->adapters()) w.push_back(a->base_weight().requires_grad_(true));
-                const auto grads = grad({trainers::flow_matching_loss(model, Tensor::normal({128, 2}, ga), x1,
-                                                                      Tensor::uniform({128}, ga))}, w);
-                for (size_t i = 0; i < w.size(); ++i) {
-                    w[i].requires_grad_(false);
-                    lora->adapters()[i].second->init_lora_ga(grads[i]);
-                }
-            }
+            if (m == "lora-ga")  // gradient of the loss in each target weight on 128 fresh samples
+                lora->init_lora_ga([&](int64_t n, Generator& ga) {
+                    return trainers::flow_matching_loss(model, Tensor::normal({n, 2}, ga), source_fn(n, ga),
+                                                        Tensor::uniform({n}, ga));
+                }, 128, 2);
             groups = lora->lora_plus_groups(lr, m == "lora+" ? 16.f : 1.f);
         }
         optim::Adam opt(groups);

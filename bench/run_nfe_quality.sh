@@ -36,14 +36,7 @@ if [[ -n "${KEEP:-}" ]]; then echo "keeping $work"; else trap 'rm -rf "$work"' E
 # As in every benchmark: undo the machines' forced older OpenBLAS kernels (speed only).
 unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
 
-# Run snapshots of the executables and their librflow, so that a rebuild of the build tree
-# while this runs cannot swap the library underneath them.
-snapshot() {
-    mkdir -p "$1/lib"
-    cp "$2" "$1/"
-    local name arrow path rest
-    if read -r name arrow path rest < <(ldd "$2" | grep librflow); then cp -L "$path" "$1/lib/$name"; fi
-}
+source "$here/snapshot.sh"  # snapshot DIR EXE: a copy that a rebuild cannot swap
 snapshot "$work/bin" "$rflow"
 snapshot "$work/bin" "$quality"
 run() { OMP_NUM_THREADS=$threads LD_LIBRARY_PATH="$work/bin/lib" "$work/bin/$(basename "$1")" "${@:2}"; }

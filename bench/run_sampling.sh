@@ -22,14 +22,7 @@ trap 'rm -rf "$build"' EXIT
 # These machines force OpenBLAS onto older, slower kernels; undo that for both sides.
 unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
 
-# Run a snapshot of the rflow executable and its librflow, so that a rebuild of the build tree
-# while this runs cannot swap the library underneath it.
-snapshot() {
-    mkdir -p "$1/lib"
-    cp "$2" "$1/"
-    local name arrow path rest
-    if read -r name arrow path rest < <(ldd "$2" | grep librflow); then cp -L "$path" "$1/lib/$name"; fi
-}
+source "$here/snapshot.sh"  # snapshot DIR EXE: a copy that a rebuild cannot swap
 if [[ -n "$rflow" ]]; then
     snapshot "$build/rflow" "$rflow"
     rflow_cmd=(env LD_LIBRARY_PATH="$build/rflow/lib" "$build/rflow/$(basename "$rflow")")

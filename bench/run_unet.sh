@@ -21,10 +21,8 @@ trap 'rm -rf "$work"' EXIT
 # These machines force OpenBLAS onto older, slower kernels; undo that for both sides.
 unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
 
-# A snapshot of the executable and its librflow, so a rebuild meanwhile cannot swap them.
-mkdir -p "$work/lib"
-cp "$rflow" "$work/"
-if read -r name arrow path rest < <(ldd "$rflow" | grep librflow); then cp -L "$path" "$work/lib/$name"; fi
+source "$here/snapshot.sh"  # snapshot DIR EXE: a copy that a rebuild cannot swap
+snapshot "$work" "$rflow"
 rflow_cmd=(env LD_LIBRARY_PATH="$work/lib" "$work/$(basename "$rflow")")
 
 results="$work/results.jsonl"

@@ -488,3 +488,35 @@ TEST_CASE("a conv model's PiSSA adapter exported relative to W0 reloads onto the
     NoGradGuard ng;
     CHECK(max_abs_diff(fresh.forward(x), tuned) < 1e-5);
 }
+
+TEST_CASE("LoRAModel::init_lora_ga streams micro-batches to the averaged gradient and keeps the output") {
+    auto build = [](Generator& gen) { return std::make_unique<nn::MLP>(8, std::vector<int64_t>{12, 12}, 8, gen); };
+    Generator g1(111), g2(111);
+    auto net1 = build(g1), net2 = build(g2);
+    nn::LoRATargets t;
+    t.targets = {"re:.*"};
+    nn::LoRAConfig c;
+    c.rank = 2;
+    const Tensor x = rand_tensor({10, 8}, 112), y = rand_tensor({10, 8}, 113);
+    auto fixed_loss = [&](nn::Module& net) { return mean(square(sub(net.forward(x), y))); };
+    Tensor before;
+    {
+        NoGradGuard ng;
+        before = net1->forward(x);
+    }
+    nn::LoRAModel streamed(*net1, t, c, g1);
+    // every micro-batch sees the same fixed loss, so the average is that loss's gradient
+    streamed.init_lora_ga([&](int64_t, Generator&) { return fixed_loss(*net1); }, 100, 0, 32);
+    nn::LoRAModel direct(*net2, t, c, g2);
+    for (auto& [name, a] : direct.adapters()) {
+        Tensor w = a->base_weight();
+        w.requires_grad_(true);
+        const Tensor gw = grad({fixed_loss(*net2)}, {w})[0];
+        w.requires_grad_(false);
+        a->init_lora_ga(gw);
+    }
+    for (size_t i = 0; i < streamed.adapters().size(); ++i)
+        CHECK(max_abs_diff(streamed.adapters()[i].second->A(), direct.adapters()[i].second->A()) < 1e-4);
+    NoGradGuard ng;
+    CHECK(max_abs_diff(net1->forward(x), before) < 1e-5);
+}

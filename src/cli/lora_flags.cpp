@@ -2,10 +2,6 @@
 #include "lora_flags.hpp"
 
 #include "cli_common.hpp"
-#include "rflow/autograd.hpp"
-#include "rflow/ops.hpp"
-
-#include <algorithm>
 
 namespace rflow::cli {
 
@@ -41,26 +37,11 @@ std::unique_ptr<nn::LoRAModel> setup_lora(nn::Module& model, const LoRAFlags& f,
                                           Generator& init, const std::function<Tensor(int64_t, Generator&)>& loss_of,
                                           uint64_t seed) {
     auto lora = as_input([&] { return std::make_unique<nn::LoRAModel>(model, targets, f.cfg, init); });
-    if (f.cfg.init != "lora-ga") return lora;
-    constexpr int64_t kMicro = 32;
-    for (const auto& [name, a] : lora->adapters()) {
-        Tensor w = a->base_weight();
-        w.requires_grad_(true);
-        Generator g(seed, 10);  // the same samples for every layer
-        Tensor sum_grad = Tensor::zeros(w.shape());
-        for (int64_t done = 0; done < f.ga_samples;) {
-            const int64_t m = std::min(kMicro, f.ga_samples - done);
-            const Tensor gm = grad({loss_of(m, g)}, {w})[0];
-            NoGradGuard ng;
-            sum_grad = add(sum_grad, mul(gm, static_cast<float>(m) / static_cast<float>(f.ga_samples)));
-            done += m;
-        }
-        w.requires_grad_(false);
-        as_input([&, &a = a] {
-            a->init_lora_ga(sum_grad);
+    if (f.cfg.init == "lora-ga")
+        as_input([&] {
+            lora->init_lora_ga(loss_of, f.ga_samples, seed);
             return 0;
         });
-    }
     return lora;
 }
 

@@ -25,11 +25,8 @@ void add_lora_flags(CLI::App* c, LoRAFlags& f, const std::string& default_target
 /// "a,b,re:x" -> targets.
 nn::LoRATargets parse_lora_targets(const std::string& list);
 
-/// Attaches the adapters (BadInput on bad settings). With --lora-init lora-ga, `loss_of(n, gen)`
-/// must return the training loss on n samples drawn from gen: the gradient in each target weight,
-/// averaged over ga_samples samples, initialises that adapter. It streams: one layer at a time and
-/// micro-batches of at most 32 samples (the same samples for every layer), so memory holds one
-/// layer's gradient and one micro-batch's activations.
+/// Attaches the adapters (BadInput on bad settings); with --lora-init lora-ga, initialises them
+/// from the gradient of `loss_of(m, gen)` (nn::LoRAModel::init_lora_ga, streaming).
 std::unique_ptr<nn::LoRAModel> setup_lora(nn::Module& model, const LoRAFlags& f, const nn::LoRATargets& targets,
                                           Generator& init, const std::function<Tensor(int64_t, Generator&)>& loss_of,
                                           uint64_t seed);

@@ -1,6 +1,7 @@
 // LoRA adapters (see lora.hpp for the math and conventions).
 #include "rflow/nn/lora.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <regex>
 
@@ -242,6 +243,26 @@ void LoRAModel::merge() {
 
 void LoRAModel::unmerge() {
     for (auto& [name, a] : adapters_) a->unmerge();
+}
+
+void LoRAModel::init_lora_ga(const std::function<Tensor(int64_t, Generator&)>& loss_of, int64_t samples, uint64_t seed,
+                             int64_t micro) {
+    RFLOW_CHECK(samples > 0 && micro > 0, "LoRA-GA: samples and micro-batch size must be > 0");
+    for (auto& [name, a] : adapters_) {
+        Tensor w = a->base_weight();
+        w.requires_grad_(true);
+        Generator g(seed, 10);  // the same samples for every layer
+        Tensor mean_grad = Tensor::zeros(w.shape());
+        for (int64_t done = 0; done < samples;) {
+            const int64_t m = std::min(micro, samples - done);
+            const Tensor gm = grad({loss_of(m, g)}, {w})[0];
+            NoGradGuard ng;
+            mean_grad = add(mean_grad, mul(gm, static_cast<float>(m) / static_cast<float>(samples)));
+            done += m;
+        }
+        w.requires_grad_(false);
+        a->init_lora_ga(mean_grad);
+    }
 }
 
 }  // namespace rflow::nn

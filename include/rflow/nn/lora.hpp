@@ -133,6 +133,13 @@ public:
     std::vector<optim::ParamGroup> lora_plus_groups(float lr, float ratio = 16.f, float weight_decay = 0.f) const;
     void merge();
     void unmerge();
+    /// LoRA-GA for every adapter (SPEC 2.c): the gradient of `loss_of(m, gen)` (the training loss
+    /// on m samples drawn from gen) in each target weight, averaged over `samples` samples,
+    /// initialises that adapter. Streams: one layer at a time, micro-batches of at most `micro`
+    /// samples, the same samples (a fresh Generator(seed, 10)) for every layer, so memory holds
+    /// one layer's gradient and one micro-batch's activations. Call on fresh adapters.
+    void init_lora_ga(const std::function<Tensor(int64_t m, Generator& gen)>& loss_of, int64_t samples = 128,
+                      uint64_t seed = 0, int64_t micro = 32);
 
 private:
     std::vector<std::pair<std::string, std::shared_ptr<LoRA>>> adapters_;
