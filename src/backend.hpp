@@ -98,6 +98,17 @@ struct Backend {
     void (*upsample_nearest2d)(const Tensor& x, Tensor& out, int64_t sh, int64_t sw);
     /// out[n, c, i, j] = sum_{a < kh, b < kw} x[n, c, i kh + a, j kw + b] (x is out's size times k).
     void (*sum_pool2d)(const Tensor& x, Tensor& out, int64_t kh, int64_t kw);
+
+    // ---- attention (src/cpu/attention.cpp); all tensors contiguous ----
+    /// q [B, H, Lq, Dk], k [B, G, Lk, Dk], v [B, G, Lk, Dv]: out [B, H, Lq, Dv] = softmax(scale q k^T) v
+    /// per head (head s reads group s G / H; causal hides keys after position Lk - Lq + i), and
+    /// lse [B, H, Lq], each row's log-sum-exp of the (masked) scaled scores. Never stores L x L.
+    void (*attention)(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, Tensor& lse, float scale,
+                      bool causal);
+    /// First-order backward of attention from dout (not differentiable again): dq, dk, dv.
+    void (*attention_backward)(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                               const Tensor& lse, const Tensor& dout, Tensor& dq, Tensor& dk, Tensor& dv,
+                               float scale, bool causal);
 };
 
 /// The backend of a device; the CUDA one throws a clear Error in CPU-only builds.

@@ -49,12 +49,17 @@ void randomise_output(nn::UNet& net) {
 
 TEST_CASE("multi-head attention: shapes, gradient and second-order checks, heads must divide dim") {
     Generator g(1);
-    nn::MultiheadAttention attn(8, 2, g);
-    rflow::testing::Fn f = [&](const V& x) { return attn.forward(x[0]); };
-    CHECK(attn.forward(rand_tensor({2, 5, 8}, 2)).shape() == Shape{2, 5, 8});
+    nn::AttentionConfig cfg;
+    cfg.dim = 8;
+    cfg.heads = 2;
+    auto attn = nn::make_attention(cfg, g);
+    rflow::testing::Fn f = [&](const V& x) { return attn->forward(x[0]); };
+    CHECK(attn->forward(rand_tensor({2, 5, 8}, 2)).shape() == Shape{2, 5, 8});
     CHECK(check_grad(f, {rand_tensor({2, 3, 8}, 3)}).ok);
     CHECK(check_grad2(f, {rand_tensor({1, 3, 8}, 4)}).ok);
-    CHECK_THROWS_AS(nn::MultiheadAttention(10, 3, g), Error);
+    cfg.dim = 10;
+    cfg.heads = 3;
+    CHECK_THROWS_AS(nn::make_attention(cfg, g), Error);
     nn::Embedding emb(5, 3, g);
     CHECK(emb.forward({4, 0, 4}).shape() == Shape{3, 3});
     CHECK_THROWS_WITH_AS(emb.forward({5}), doctest::Contains("index 5"), Error);

@@ -3,6 +3,7 @@
 // rflow/samplers/ and rflow/trainers/.
 #pragma once
 
+#include "rflow/attention_ops.hpp"
 #include "rflow/autograd.hpp"
 #include "rflow/config.hpp"
 #include "rflow/conv_ops.hpp"
@@ -20,6 +21,8 @@
 #include "rflow/loss.hpp"
 #include "rflow/metrics.hpp"
 #include "rflow/nn/activation.hpp"
+#include "rflow/nn/attention.hpp"
+#include "rflow/nn/attention_scale.hpp"
 #include "rflow/nn/conv.hpp"
 #include "rflow/nn/dropout.hpp"
 #include "rflow/nn/init.hpp"

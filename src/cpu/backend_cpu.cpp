@@ -33,6 +33,9 @@ void group_norm_backward(const Tensor& x, const Tensor& weight, const Tensor& me
                          const Tensor& grad, Tensor& dx, Tensor& dweight, Tensor& dbias, int64_t groups);
 void upsample_nearest2d(const Tensor& x, Tensor& out, int64_t sh, int64_t sw);
 void sum_pool2d(const Tensor& x, Tensor& out, int64_t kh, int64_t kw);
+void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, Tensor& lse, float scale, bool causal);
+void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                        const Tensor& dout, Tensor& dq, Tensor& dk, Tensor& dv, float scale, bool causal);
 
 namespace {
 
@@ -102,7 +105,7 @@ const Backend& cpu() {
         cpu::uniform, cpu::normal,  cpu::unary,  cpu::binary,    cpu::where,     cpu::reduce,
         cpu::gemm,    cpu::softmax, cpu::layer_norm, cpu::index_select, cpu::index_add,
         cpu::conv2d,  cpu::conv2d_input, cpu::conv2d_weight, cpu::group_norm, cpu::group_norm_backward,
-        cpu::upsample_nearest2d, cpu::sum_pool2d,
+        cpu::upsample_nearest2d, cpu::sum_pool2d, cpu::attention, cpu::attention_backward,
     };
     return table;
 }

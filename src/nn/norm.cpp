@@ -1,7 +1,8 @@
-// GroupNorm layer (weight 1, bias 0 at start, as PyTorch).
+// GroupNorm (weight 1, bias 0 at start, as PyTorch) and RMSNorm layers.
 #include "rflow/nn/norm.hpp"
 
 #include "rflow/error.hpp"
+#include "rflow/ops.hpp"
 
 namespace rflow::nn {
 
@@ -20,6 +21,17 @@ Tensor GroupNorm::forward(const Tensor& x) {
     RFLOW_CHECK(x.dim() >= 2 && x.size(1) == channels_,
                 "GroupNorm(" << groups_ << ", " << channels_ << ") got input " << shape_str(x.shape()));
     return group_norm(x, groups_, weight_, bias_, eps_);
+}
+
+RMSNorm::RMSNorm(int64_t dim, float eps) : dim_(dim), eps_(eps) {
+    RFLOW_CHECK(dim > 0, "RMSNorm: dim must be positive, got " << dim);
+    weight_ = register_parameter("weight", Tensor::ones({dim}));
+}
+
+Tensor RMSNorm::forward(const Tensor& x) {
+    RFLOW_CHECK(x.dim() >= 1 && x.size(-1) == dim_,
+                "RMSNorm(" << dim_ << ") expects [..., " << dim_ << "], got " << shape_str(x.shape()));
+    return mul(mul(x, rsqrt(add(mean(square(x), {-1}, true), eps_))), weight_);
 }
 
 }  // namespace rflow::nn

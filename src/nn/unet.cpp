@@ -59,7 +59,10 @@ class AttentionBlock : public Module {
 public:
     AttentionBlock(int64_t ch, int64_t heads, int64_t groups, Generator& gen) {
         norm_ = register_module("norm", std::make_shared<GroupNorm>(groups, ch));
-        attn_ = register_module("attn", std::make_shared<MultiheadAttention>(ch, heads, gen));
+        AttentionConfig cfg;
+        cfg.dim = ch;
+        cfg.heads = heads;
+        attn_ = register_module("attn", std::shared_ptr<Attention>(make_attention(cfg, gen)));
     }
     Tensor forward(const Tensor& x) override {
         const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
@@ -70,7 +73,7 @@ public:
 
 private:
     std::shared_ptr<GroupNorm> norm_;
-    std::shared_ptr<MultiheadAttention> attn_;
+    std::shared_ptr<Attention> attn_;
 };
 
 }  // namespace

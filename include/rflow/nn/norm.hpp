@@ -1,4 +1,5 @@
-// Normalisation layers for images: GroupNorm (PyTorch layout and defaults).
+// Normalisation layers: GroupNorm for images (PyTorch layout and defaults) and RMSNorm over the last
+// axis (the latent norm of multi-head latent attention).
 #pragma once
 
 #include "rflow/conv_ops.hpp"
@@ -21,6 +22,19 @@ private:
     int64_t groups_, channels_;
     float eps_;
     Tensor weight_, bias_;
+};
+
+/// y = x / sqrt(mean(x^2 over the last axis) + eps) * weight, weight [dim] = 1 at start.
+class RFLOW_API RMSNorm : public Module {
+public:
+    explicit RMSNorm(int64_t dim, float eps = 1e-6f);
+    Tensor forward(const Tensor& x) override;
+    Tensor& weight() { return weight_; }
+
+private:
+    int64_t dim_;
+    float eps_;
+    Tensor weight_;
 };
 
 }  // namespace rflow::nn
