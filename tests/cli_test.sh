@@ -112,6 +112,21 @@ if [ -f "$fm/train-images-idx3-ubyte.gz" ]; then
     has "image adapter" "$dir/img_ft/adapter/adapter_model.safetensors"
     "$rflow" sample --model "$dir/img/checkpoint.safetensors" --lora "$dir/img_ft/adapter:0.5" -n 4 --steps 2 \
         -o "$dir/g_lora.png" >/dev/null 2>&1; check "sample an image model with an adapter" 0 $?
+    # a tiny DiT (16 tokens of 7x7 patches): train, sample from the checkpoint, LoRA on its projections
+    dit=(--arch dit --patch 7 --dim 16 --depth 1 --heads 2 --batch-size 16 --log-every 5 --sample-every 0 --sample-steps 2)
+    "$rflow" train-images "${dit[@]}" --steps 10 -o "$dir/dit" >/dev/null 2>&1; check "train-images --arch dit" 0 $?
+    "$rflow" sample --model "$dir/dit/checkpoint.safetensors" -n 4 --class 3 --steps 2 -o "$dir/dit.png" >/dev/null 2>&1
+    check "sample a DiT checkpoint" 0 $?
+    has "DiT sample grid" "$dir/dit.png"
+    "$rflow" train-images "${dit[@]}" --attention mla --kv-latent 8 --rope-dim 4 --unconditional --steps 3 \
+        -o "$dir/dit_mla" >/dev/null 2>&1; check "train-images --arch dit --attention mla" 0 $?
+    "$rflow" train-images --base "$dir/dit/checkpoint.safetensors" --batch-size 16 --steps 3 --log-every 3 \
+        --sample-every 0 --sample-steps 2 --lora-rank 2 -o "$dir/dit_ft" >/dev/null 2>&1; check "train-images --base (LoRA on a DiT)" 0 $?
+    has "DiT adapter" "$dir/dit_ft/adapter/adapter_model.safetensors"
+    "$rflow" train-images --arch dit --patch 5 --steps 1 -o "$dir/dit_bad" >/dev/null 2>&1
+    check "--patch that does not divide the image size" 2 $?
+    "$rflow" train-images --arch dit --attention gqa --kv-heads 3 --steps 1 -o "$dir/dit_bad" >/dev/null 2>&1
+    check "--kv-heads that does not divide --heads" 2 $?
     "$rflow" gan train --dataset fashion-mnist --method zero-centered --steps 3 --n-critic 1 --batch-size 8 \
         --base-channels 4 --latent-dim 8 --eval-every 0 -o "$dir/gan-img" >/dev/null 2>&1; check "gan on images" 0 $?
     has "gan image grid" "$dir/gan-img/samples.png"
@@ -122,6 +137,10 @@ else
 fi
 
 "$rflow" train --bogus >/dev/null 2>&1; check "unknown flag" 2 $?
+"$rflow" train-images --arch vit -o "$dir/x" >/dev/null 2>&1; check "unknown --arch" 2 $?
+"$rflow" train-images --arch dit --attention nope -o "$dir/x" >/dev/null 2>&1; check "unknown --attention" 2 $?
+"$rflow" train-images --arch dit --rope 1d -o "$dir/x" >/dev/null 2>&1; check "unknown --rope" 2 $?
+"$rflow" train-images --patch 2 -o "$dir/x" >/dev/null 2>&1; check "a DiT flag without --arch dit" 2 $?
 "$rflow" train --batch-size 0 >/dev/null 2>&1; check "non-positive batch size" 2 $?
 "$rflow" train --dataset nope -o "$dir/x" >/dev/null 2>&1; check "unknown dataset" 2 $?
 "$rflow" sample --model "$dir/missing.safetensors" -o "$dir/a.png" >/dev/null 2>&1; check "missing model file" 2 $?

@@ -75,6 +75,36 @@ nn::UNetConfig unet_config_from_json(const nlohmann::json& j, const std::string&
     return c;
 }
 
+nlohmann::json model_config_json(const nn::DiTConfig& c) {
+    return {{"model", "dit"},        {"in_channels", c.in_channels}, {"image_size", c.image_size},
+            {"patch", c.patch},      {"dim", c.dim},                 {"depth", c.depth},
+            {"heads", c.heads},      {"mlp_ratio", c.mlp_ratio},     {"num_classes", c.num_classes},
+            {"attention", c.attention}, {"kv_heads", c.kv_heads},   {"kv_latent", c.kv_latent},
+            {"q_latent", c.q_latent}, {"rope_dim", c.rope_dim},     {"rope", c.rope},
+            {"scale", c.scale}};
+}
+
+nn::DiTConfig dit_config_from_json(const nlohmann::json& j, const std::string& source) {
+    nn::DiTConfig c;
+    auto get = [&](const char* key, auto& out) { read_key(j, key, out, source); };
+    get("in_channels", c.in_channels);
+    get("image_size", c.image_size);
+    get("patch", c.patch);
+    get("dim", c.dim);
+    get("depth", c.depth);
+    get("heads", c.heads);
+    get("mlp_ratio", c.mlp_ratio);
+    get("num_classes", c.num_classes);
+    get("attention", c.attention);
+    get("kv_heads", c.kv_heads);
+    get("kv_latent", c.kv_latent);
+    get("q_latent", c.q_latent);
+    get("rope_dim", c.rope_dim);
+    get("rope", c.rope);
+    get("scale", c.scale);
+    return c;
+}
+
 std::unique_ptr<nn::Classifier> load_classifier(const std::string& path) {
     io::Checkpoint c = as_input([&] { return io::load_checkpoint(path); });
     nlohmann::json j = nlohmann::json::parse(c.config, nullptr, false);
@@ -133,6 +163,11 @@ LoadedModel load_model(const std::string& path, bool use_ema) {
         nn::UNetConfig uc = unet_config_from_json(mj, path);
         m.model = as_input([&] { return std::make_unique<nn::UNet>(uc, init); });
         m.sample_shape = {uc.in_channels, uc.image_size, uc.image_size};
+        m.is_image = true;
+    } else if (mj.is_object() && mj.value("model", std::string()) == "dit") {
+        nn::DiTConfig dc = dit_config_from_json(mj, path);
+        m.model = as_input([&] { return std::make_unique<nn::DiT>(dc, init); });
+        m.sample_shape = {dc.in_channels, dc.image_size, dc.image_size};
         m.is_image = true;
     } else {
         nn::VelocityMLPConfig mc = model_config_from_json(mj, path);

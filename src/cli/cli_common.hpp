@@ -10,6 +10,7 @@
 
 #include "rflow/error.hpp"
 #include "rflow/nn/classifier.hpp"
+#include "rflow/nn/dit.hpp"
 #include "rflow/nn/lora.hpp"
 #include "rflow/nn/unet.hpp"
 #include "rflow/nn/velocity_mlp.hpp"
@@ -41,6 +42,9 @@ nlohmann::json model_config_json(const nn::UNetConfig& cfg);
 /// Error naming the key when the JSON lacks one or has the wrong type.
 nn::VelocityMLPConfig model_config_from_json(const nlohmann::json& j, const std::string& source);
 nn::UNetConfig unet_config_from_json(const nlohmann::json& j, const std::string& source);
+/// {"model": "dit", ...}: a DiT backbone (nn/dit.hpp).
+nlohmann::json model_config_json(const nn::DiTConfig& cfg);
+nn::DiTConfig dit_config_from_json(const nlohmann::json& j, const std::string& source);
 
 /// A trained model read back from a checkpoint written by `rflow train|reflow|distill|train-images`.
 struct LoadedModel {

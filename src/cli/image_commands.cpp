@@ -1,5 +1,5 @@
-// `rflow train-images`: trains a (class-conditional) U-Net velocity field by flow matching on
-// Fashion-MNIST or an image folder. Writes into -o/--output: checkpoint.safetensors (model, Adam,
+// `rflow train-images`: trains a (class-conditional) U-Net or DiT (--arch) velocity field by flow
+// matching on Fashion-MNIST or an image folder. Writes into -o/--output: checkpoint.safetensors (model, Adam,
 // EMA, RNG, step, config), metrics.jsonl, loss.png and samples.png, a grid sampled from the EMA
 // weights every --sample-every steps (one row per class when class-conditional).
 #include "image_commands.hpp"
@@ -25,6 +25,8 @@
 #include "rflow/io/image.hpp"
 #include "rflow/io/plot.hpp"
 #include "rflow/loss.hpp"
+#include "rflow/nn/attention.hpp"
+#include "rflow/nn/attention_scale.hpp"
 #include "rflow/ops.hpp"
 #include "rflow/optim/adam.hpp"
 #include "rflow/optim/schedule.hpp"
@@ -44,7 +46,9 @@ struct ImageTrainFlags {
     int channels = 3;
     bool unconditional = false;
     bool flip = false;
+    std::string arch = "unet";  // unet | dit
     nn::UNetConfig unet;
+    nn::DiTConfig dit;
     trainers::FlowMatchingConfig train;
     float lr = 5e-4f;
     std::string output = "out/images";
@@ -56,7 +60,9 @@ struct ImageTrainFlags {
     float cfg_scale = 2.f;
     SamplingFlags sampling{"euler", 20, 1e-5, 1e-5};
     double time_budget_min = 0;  // stop after this many minutes of training (0 = no limit)
-    LoRAFlags lora;              // --base: LoRA fine-tuning of a trained U-Net
+    LoRAFlags lora;              // --base: LoRA fine-tuning of a trained U-Net or DiT
+    bool lora_targets_given = false;
+    bool arch_given = false;
 };
 
 struct ImageData {
@@ -108,7 +114,8 @@ trainers::LabeledDataSource image_source(const ImageData& d, bool flip, bool lab
 }
 
 // A grid of samples: one row per class (10 images each) when class-conditional, else 8 x 8.
-void write_samples(nn::UNet& model, const ImageTrainFlags& f, const std::string& path, int64_t step, uint64_t seed) {
+void write_samples(nn::VelocityModel& model, const Shape& sample_shape, const ImageTrainFlags& f, const std::string& path,
+                   int64_t step, uint64_t seed) {
     const int64_t classes = model.num_classes();
     std::vector<int64_t> labels;
     int64_t n = 64;
@@ -120,58 +127,108 @@ void write_samples(nn::UNet& model, const ImageTrainFlags& f, const std::string&
         columns = static_cast<int>(per);
     }
     int64_t nfe = 0;
-    Tensor x = sample_model(model, {model.config().in_channels, model.config().image_size, model.config().image_size}, n,
-                            seed, f.sampling, &nfe, nullptr, labels, f.cfg_scale);
+    Tensor x = sample_model(model, sample_shape, n, seed, f.sampling, &nfe, nullptr, labels, f.cfg_scale);
     io::write_image_grid_png(path, clamp(x, -1.f, 1.f), columns, 2, 2,
                              {{"model", f.output}, {"step", std::to_string(step)}, {"seed", std::to_string(seed)},
                               {"solver", f.sampling.method}, {"steps", std::to_string(f.sampling.steps)},
                               {"guidance", classes > 0 ? fmt("%.2f", f.cfg_scale) : "none"}});
 }
 
+const char* const kUNetFlags[] = {"--base-channels", "--channel-mults", "--res-blocks", "--attention-levels", "--dropout"};
+const char* const kDiTFlags[] = {"--patch",     "--dim",      "--depth",     "--mlp-ratio", "--attention",
+                                 "--kv-heads",  "--kv-latent", "--q-latent", "--rope-dim",  "--rope",
+                                 "--attention-scale"};
+
+// DiT flags that the constructor would reject, as errors naming the flag (exit code 2).
+void check_dit_flags(const nn::DiTConfig& c) {
+    auto n = [](int64_t v) { return std::to_string(v); };
+    if (c.image_size % c.patch != 0)
+        throw BadInput("--patch " + n(c.patch) + " does not divide the image size " + n(c.image_size));
+    if (c.dim % c.heads != 0) throw BadInput("--dim " + n(c.dim) + " is not divisible by --heads " + n(c.heads));
+    if (c.rope == "none" && c.dim % 4 != 0)
+        throw BadInput("--rope none adds a 2-D sin-cos position embedding: --dim must be divisible by 4, got " + n(c.dim));
+    if (c.attention == "gqa" && (c.kv_heads <= 0 || c.heads % c.kv_heads != 0))
+        throw BadInput("--attention gqa needs --kv-heads dividing --heads " + n(c.heads) + ", got " + n(c.kv_heads));
+    if (c.attention != "gqa" && c.kv_heads != 0) throw BadInput("--kv-heads is for --attention gqa");
+    if (c.attention == "mla" && c.kv_latent <= 0) throw BadInput("--attention mla needs --kv-latent > 0");
+    if (c.attention != "mla" && (c.kv_latent != 0 || c.q_latent != 0 || c.rope_dim != 0))
+        throw BadInput("--kv-latent, --q-latent and --rope-dim are for --attention mla");
+    if (c.rope == "none" && c.rope_dim != 0) throw BadInput("--rope-dim needs --rope 2d");
+    if (c.attention == "mla" && c.rope == "2d" && c.rope_dim <= 0)
+        throw BadInput("--attention mla with --rope 2d needs --rope-dim > 0 (its decoupled RoPE key), or use --rope none");
+    if (c.kv_latent < 0 || c.q_latent < 0 || c.rope_dim < 0)
+        throw BadInput("--kv-latent, --q-latent and --rope-dim must be >= 0");
+}
+
+// The network of --arch (or of the --base model); errors name the flag.
+std::unique_ptr<nn::VelocityModel> make_image_model(const ImageTrainFlags& f, Generator& init) {
+    if (f.arch == "unet") return as_input([&] { return std::make_unique<nn::UNet>(f.unet, init); });
+    check_dit_flags(f.dit);
+    try {
+        return std::make_unique<nn::DiT>(f.dit, init);
+    } catch (const Error& e) {
+        throw BadInput(std::string("--arch dit: ") + e.what());
+    }
+}
+
 int run_train_images(ImageTrainFlags f) {
     if (f.threads > 0) set_num_threads(f.threads);
     ImageData d = load_data(f);
-    f.unet.in_channels = d.images.size(1);
-    f.unet.image_size = d.images.size(2);
-    f.unet.num_classes = static_cast<int64_t>(d.class_names.size());
+    const int64_t channels = d.images.size(1), size = d.images.size(2);
+    const int64_t classes = static_cast<int64_t>(d.class_names.size());
+    f.unet.in_channels = f.dit.in_channels = channels;
+    f.unet.image_size = f.dit.image_size = size;
+    f.unet.num_classes = f.dit.num_classes = classes;
     std::optional<LoadedModel> base;
     if (!f.lora.base.empty()) {  // fine-tune: the base model's architecture and weights
         base = load_model(f.lora.base);
-        auto* unet = dynamic_cast<nn::UNet*>(base->model.get());
-        if (!unet) throw BadInput("--base " + f.lora.base + ": not an image model");
-        if (unet->config().num_classes != f.unet.num_classes || unet->config().in_channels != f.unet.in_channels ||
-            unet->config().image_size != f.unet.image_size)
-            throw BadInput("--base " + f.lora.base + ": its U-Net does not fit this data (classes, channels or size)");
-        f.unet = unet->config();
+        if (!base->is_image) throw BadInput("--base " + f.lora.base + ": not an image model");
+        if (base->model->num_classes() != classes || base->sample_shape != Shape{channels, size, size})
+            throw BadInput("--base " + f.lora.base + ": its network does not fit this data (classes, channels or size)");
+        const std::string base_arch = dynamic_cast<nn::DiT*>(base->model.get()) ? "dit" : "unet";
+        if (f.arch_given && f.arch != base_arch)
+            throw BadInput("--arch " + f.arch + ": the --base model " + f.lora.base + " is a " + base_arch);
+        if (auto* unet = dynamic_cast<nn::UNet*>(base->model.get())) {
+            f.arch = "unet";
+            f.unet = unet->config();
+        } else if (auto* dit = dynamic_cast<nn::DiT*>(base->model.get())) {
+            f.arch = "dit";
+            f.dit = dit->config();
+            if (!f.lora_targets_given) f.lora.targets = "qkv,out,fc1,fc2";
+        }
     }
+    const bool is_dit = f.arch == "dit";
+    const std::string arch_name = is_dit ? "DiT" : "U-Net";
     Generator init(f.train.seed, 0);
-    nn::UNet model = as_input([&] { return nn::UNet(f.unet, init); });
-    if (f.unet.num_classes == 0) f.train.label_dropout = 0.f;
+    std::unique_ptr<nn::VelocityModel> model = make_image_model(f, init);
+    const Shape sample_shape{channels, size, size};
+    if (classes == 0) f.train.label_dropout = 0.f;
     std::unique_ptr<nn::LoRAModel> lora;
     nn::LoRATargets targets;
     if (base) {
-        model.load_state_dict(base->model->state_dict());
+        model->load_state_dict(base->model->state_dict());
         targets = parse_lora_targets(f.lora.targets);
-        const trainers::LabeledDataSource source = image_source(d, false, f.unet.num_classes > 0);
-        lora = setup_lora(model, f.lora, targets, init, [&](int64_t n, Generator& g) {
+        const trainers::LabeledDataSource source = image_source(d, false, classes > 0);
+        lora = setup_lora(*model, f.lora, targets, init, [&](int64_t n, Generator& g) {
             auto [x1, labels] = source(n, g);
-            return trainers::flow_matching_loss(model, Tensor::normal(x1.shape(), g), x1, Tensor::uniform({n}, g), labels);
+            return trainers::flow_matching_loss(*model, Tensor::normal(x1.shape(), g), x1, Tensor::uniform({n}, g), labels);
         }, f.train.seed);
     }
     optim::AdamOptions adam;
     adam.lr = f.lr;
     optim::Adam opt = lora ? optim::Adam(lora->lora_plus_groups(f.lr, f.lora.plus_ratio), adam)
-                           : optim::Adam(model.parameters(), adam);
+                           : optim::Adam(model->parameters(), adam);
     auto trainer = as_input([&] {
         return std::make_unique<trainers::FlowMatchingTrainer>(
-            model, opt, trainers::labeled_coupling(image_source(d, f.flip, f.unet.num_classes > 0)), f.train);
+            *model, opt, trainers::labeled_coupling(image_source(d, f.flip, classes > 0)), f.train);
     });
-    nlohmann::json config = {{"model_config", model_config_json(f.unet)}, {"label", "U-Net flow"}, {"kind", "flow"},
+    nlohmann::json config = {{"model_config", is_dit ? model_config_json(f.dit) : model_config_json(f.unet)},
+                             {"label", arch_name + " flow"}, {"kind", "flow"},
                              {"dataset", d.name},  {"class_names", d.class_names}, {"lr", f.lr},
                              {"batch_size", f.train.batch}, {"steps", f.train.steps}, {"seed", f.train.seed},
                              {"label_dropout", f.train.label_dropout}, {"ema", f.train.ema_decay}};
     if (lora) {
-        config["label"] = "U-Net LoRA fine-tune";
+        config["label"] = arch_name + " LoRA fine-tune";
         config["lora"] = lora_json(targets, f.lora.cfg);
         config["base"] = f.lora.base;
         config["lora_plus_ratio"] = f.lora.plus_ratio;
@@ -183,21 +240,21 @@ int run_train_images(ImageTrainFlags f) {
     if (f.resume && fs::exists(ckpt)) resume_training(*trainer, ckpt);
     std::ofstream metrics(metrics_path, f.resume ? std::ios::app : std::ios::trunc);
     if (!metrics) throw Error("cannot write " + metrics_path);
-    std::fprintf(stderr, "training a U-Net flow on %s (%lld images %lldx%lld, %lld classes): %lld parameters, %lld steps, batch %lld\n",
-                 d.name.c_str(), static_cast<long long>(d.images.size(0)), static_cast<long long>(f.unet.image_size),
-                 static_cast<long long>(f.unet.image_size), static_cast<long long>(f.unet.num_classes),
-                 static_cast<long long>(model.num_parameters()), static_cast<long long>(f.train.steps),
+    std::fprintf(stderr, "training a %s flow on %s (%lld images %lldx%lld, %lld classes): %lld parameters, %lld steps, batch %lld\n",
+                 arch_name.c_str(), d.name.c_str(), static_cast<long long>(d.images.size(0)), static_cast<long long>(size),
+                 static_cast<long long>(size), static_cast<long long>(classes),
+                 static_cast<long long>(model->num_parameters()), static_cast<long long>(f.train.steps),
                  static_cast<long long>(f.train.batch));
     // samples come from the EMA weights: swap them in, sample, swap the raw weights back
     auto sample_now = [&](int64_t step) {
-        std::vector<Tensor> params = model.parameters();
+        std::vector<Tensor> params = model->parameters();
         std::vector<Tensor> saved;
         if (trainer->ema()) {
             NoGradGuard ng;
             for (const Tensor& p : params) saved.push_back(p.detach().clone());
             trainer->ema()->copy_to(params);
         }
-        write_samples(model, f, grid, step, f.train.seed + 1);
+        write_samples(*model, sample_shape, f, grid, step, f.train.seed + 1);
         if (!saved.empty()) {
             NoGradGuard ng;
             for (size_t i = 0; i < params.size(); ++i) params[i].copy_(saved[i]);
@@ -221,7 +278,8 @@ int run_train_images(ImageTrainFlags f) {
         std::printf("wrote %s (PEFT adapter)\n", dir.c_str());
     }
     if (!trainer->losses().empty())
-        io::write_curve_png((fs::path(f.output) / "loss.png").string(), "U-Net flow-matching loss", trainer->losses());
+        io::write_curve_png((fs::path(f.output) / "loss.png").string(), arch_name + " flow-matching loss",
+                           trainer->losses());
     std::printf("wrote %s, %s, %s\n", ckpt.c_str(), grid.c_str(), metrics_path.c_str());
     return 0;
 }
@@ -319,7 +377,7 @@ std::function<int()> add_image_commands(CLI::App& app) {
     f->train.ema_decay = 0.999f;
     f->train.label_dropout = 0.1f;
     f->train.grad_clip = 1.f;
-    CLI::App* c = app.add_subcommand("train-images", "Train a U-Net flow on Fashion-MNIST or an image folder");
+    CLI::App* c = app.add_subcommand("train-images", "Train a U-Net or DiT flow on Fashion-MNIST or an image folder");
     c->add_option("--dataset", f->dataset, "fashion-mnist (or use --image-folder)")->capture_default_str();
     c->add_option("--data-dir", f->data_dir, "Where the Fashion-MNIST IDX files are")->capture_default_str();
     c->add_option("--image-folder", f->image_folder, "Train on the images under this folder (sub-folders = classes)");
@@ -331,12 +389,31 @@ std::function<int()> add_image_commands(CLI::App& app) {
     c->add_option("--batch-size", f->train.batch, "Batch size")->capture_default_str()->check(positive());
     c->add_option("--lr", f->lr, "Adam learning rate")->capture_default_str()->check(positive());
     c->add_option("--seed", f->train.seed, "Seed of initialisation, batches, noise and times")->capture_default_str();
+    c->add_option("--arch", f->arch, "Network: unet or dit (a diffusion transformer over image patches)")
+        ->capture_default_str()->check(CLI::IsMember({"unet", "dit"}));
     c->add_option("--base-channels", f->unet.base_channels, "U-Net channels at full resolution")->capture_default_str();
     c->add_option("--channel-mults", *mults, "Channel multiplier per level")->capture_default_str();
     c->add_option("--res-blocks", f->unet.res_blocks, "Residual blocks per level")->capture_default_str();
     c->add_option("--attention-levels", *attn, "Levels with self-attention (0 = full resolution)")->capture_default_str();
-    c->add_option("--heads", f->unet.heads, "Attention heads")->capture_default_str();
-    c->add_option("--dropout", f->unet.dropout, "Dropout in residual blocks")->capture_default_str();
+    c->add_option("--heads", f->unet.heads, "Attention heads (U-Net and DiT)")->capture_default_str()->check(positive());
+    c->add_option("--dropout", f->unet.dropout, "Dropout in residual blocks (U-Net)")->capture_default_str();
+    c->add_option("--patch", f->dit.patch, "DiT: patch side p (must divide the image size); (size/p)^2 tokens")
+        ->capture_default_str()->check(positive());
+    c->add_option("--dim", f->dit.dim, "DiT: token width")->capture_default_str()->check(positive());
+    c->add_option("--depth", f->dit.depth, "DiT: transformer blocks")->capture_default_str()->check(positive());
+    c->add_option("--mlp-ratio", f->dit.mlp_ratio, "DiT: MLP hidden width / token width")->capture_default_str()->check(positive());
+    c->add_option("--attention", f->dit.attention, "DiT attention: mha, mqa, gqa (--kv-heads) or mla (--kv-latent)")
+        ->capture_default_str()->check(CLI::IsMember(nn::attention_kinds()));
+    c->add_option("--kv-heads", f->dit.kv_heads, "DiT gqa: key/value head groups (must divide --heads)")->capture_default_str();
+    c->add_option("--kv-latent", f->dit.kv_latent, "DiT mla: key/value latent width d_c")->capture_default_str();
+    c->add_option("--q-latent", f->dit.q_latent, "DiT mla: query latent width (0 = queries from the tokens)")
+        ->capture_default_str();
+    c->add_option("--rope-dim", f->dit.rope_dim, "DiT mla: decoupled RoPE width d_r (needs --rope 2d)")
+        ->capture_default_str();
+    c->add_option("--rope", f->dit.rope, "DiT positions: 2d (axial RoPE over the patch grid) or none (sin-cos embedding)")
+        ->capture_default_str()->check(CLI::IsMember({"2d", "none"}));
+    c->add_option("--attention-scale", f->dit.scale, "DiT softmax scale: default (1/sqrt d), gradmax, cosine or logn")
+        ->capture_default_str()->check(CLI::IsMember(nn::scale_policy_names()));
     c->add_option("--label-dropout", f->train.label_dropout, "P(label -> null) for classifier-free guidance")->capture_default_str();
     c->add_option("--ema", f->train.ema_decay, "EMA decay (samples use the EMA)")->capture_default_str();
     c->add_option("--grad-clip", f->train.grad_clip, "Clip the global gradient norm (0 = off)")->capture_default_str();
@@ -353,6 +430,8 @@ std::function<int()> add_image_commands(CLI::App& app) {
     c->add_option("--time-budget", f->time_budget_min, "Stop after this many minutes of training (0 = no limit)")
         ->capture_default_str();
     add_lora_flags(c, f->lora, "qkv,out,conv1,conv2");
+    c->get_option("--lora-targets")
+        ->description("Comma-separated module names (suffixes) or re:REGEX; a DiT base defaults to qkv,out,fc1,fc2");
     auto cf = std::make_shared<ClassifierFlags>();
     CLI::App* k = app.add_subcommand("train-classifier", "Train the Fashion-MNIST classifier used by image eval");
     k->add_option("--data-dir", cf->data_dir, "Where the Fashion-MNIST IDX files are")->capture_default_str();
@@ -366,6 +445,15 @@ std::function<int()> add_image_commands(CLI::App& app) {
         if (k->parsed()) return run_train_classifier(*cf);
         if (!c->parsed()) return -1;
         ImageTrainFlags flags = *f;
+        flags.dit.heads = flags.unet.heads;
+        flags.lora_targets_given = c->count("--lora-targets") > 0;
+        if (flags.lora.base.empty()) {  // flags of the other network are mistakes, not silently ignored
+            for (const char* flag : kDiTFlags)
+                if (flags.arch != "dit" && c->count(flag) > 0) throw BadInput(std::string(flag) + " is a DiT flag: add --arch dit");
+            for (const char* flag : kUNetFlags)
+                if (flags.arch == "dit" && c->count(flag) > 0) throw BadInput(std::string(flag) + " is a U-Net flag, not used by --arch dit");
+        }
+        flags.arch_given = c->count("--arch") > 0;
         flags.unet.channel_mults = parse_list(*mults, "--channel-mults");
         flags.unet.attention_levels = parse_list(*attn, "--attention-levels");
         return run_train_images(flags);
