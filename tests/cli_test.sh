@@ -103,6 +103,11 @@ if [ -f "$fm/train-images-idx3-ubyte.gz" ]; then
     "$rflow" sample --model "$dir/img/checkpoint.safetensors" -n 8 --class 10 -o "$dir/g3.png" >/dev/null 2>&1
     check "class outside the model's classes" 2 $?
     "$rflow" train-classifier --steps 20 --batch-size 32 -o "$dir/clf" >/dev/null 2>&1; check "train-classifier" 0 $?
+    "$rflow" train-classifier --init "$dir/clf/classifier.safetensors" --loss ce+emo --steps 3 --batch-size 16 \
+        -o "$dir/clf_emo" >/dev/null 2>&1; check "train-classifier --loss ce+emo (fine-tune)" 0 $?
+    grep -q '"mean_mistake_cost"' "$dir/clf_emo/metrics.json"; check "classifier metrics report the cost of mistakes" 0 $?
+    "$rflow" train-classifier --loss emo --steps 1 -o "$dir/clf_bad" >/dev/null 2>&1; check "EMO with a fixed cost needs --init" 2 $?
+    "$rflow" train-classifier --loss kl --steps 1 -o "$dir/clf_bad" >/dev/null 2>&1; check "unknown --loss" 2 $?
     "$rflow" eval --model "$dir/img/checkpoint.safetensors" --classifier "$dir/clf/classifier.safetensors" \
         --num-samples 20 --methods euler:2 --cfg-scales 2 -o "$dir/img_eval" >/dev/null 2>&1; check "image eval" 0 $?
     grep -q '"accuracy"' "$dir/img_eval/eval.jsonl"; check "image eval reports accuracy" 0 $?

@@ -284,71 +284,6 @@ int run_train_images(ImageTrainFlags f) {
     return 0;
 }
 
-struct ClassifierFlags {
-    std::string data_dir = "/usr/share/datasets/fashion-mnist";
-    int64_t steps = 1500;
-    int64_t batch = 128;
-    float lr = 1e-3f;
-    uint64_t seed = 0;
-    std::string output = "out/classifier";
-    int threads = 0;
-};
-
-// Trains the evaluation classifier on Fashion-MNIST and reports its test accuracy.
-int run_train_classifier(const ClassifierFlags& f) {
-    if (f.threads > 0) set_num_threads(f.threads);
-    data::MnistSplit train = as_input([&] { return data::load_fashion_mnist(f.data_dir, true); });
-    data::MnistSplit test = as_input([&] { return data::load_fashion_mnist(f.data_dir, false); });
-    nn::ClassifierConfig cc;
-    Generator g(f.seed, 0), batches(f.seed, 1);
-    nn::Classifier model(cc, g);
-    optim::AdamOptions ao;
-    ao.lr = f.lr;
-    optim::Adam opt(model.parameters(), ao);
-    optim::WarmupCosineSchedule schedule(f.steps / 50, f.steps, 0.02f);  // cosine decay to 2% of lr
-    fs::create_directories(f.output);
-    Progress bar("train-classifier", f.steps, 100);
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int64_t step = 1; step <= f.steps; ++step) {
-        std::vector<int64_t> idx(f.batch);
-        batches.randint(idx.data(), f.batch, 0, train.images.size(0));
-        std::vector<int64_t> labels;
-        for (int64_t i : idx) labels.push_back(train.labels[i]);
-        optim::apply_schedule(opt, schedule, step, {f.lr});
-        opt.zero_grad();
-        Tensor loss = cross_entropy(model.forward(index_select(train.images, 0, idx)), labels);
-        const float value = loss.item();
-        if (!std::isfinite(value)) throw Error("non-finite classifier loss at step " + std::to_string(step));
-        loss.backward();
-        opt.step();
-        bar.update(step, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
-                   "loss " + fmt("%.4f", value));
-    }
-    bar.finish();
-    model.eval();
-    Tensor logits = classify(model, test.images, false);
-    std::vector<float> l = logits.to_vector();
-    int64_t correct = 0;
-    for (int64_t i = 0; i < test.images.size(0); ++i) {
-        const float* row = &l[i * cc.num_classes];
-        correct += std::max_element(row, row + cc.num_classes) - row == test.labels[i];
-    }
-    const double acc = double(correct) / test.images.size(0);
-    nlohmann::json config = {{"classifier_config", {{"in_channels", cc.in_channels}, {"image_size", cc.image_size},
-                                                    {"num_classes", cc.num_classes}, {"width", cc.width},
-                                                    {"features", cc.features}}},
-                             {"dataset", "fashion-mnist"}, {"test_accuracy", acc}, {"steps", f.steps}};
-    io::Checkpoint c;
-    c.model = model.state_dict();
-    c.config = config.dump();
-    c.step = f.steps;
-    const std::string path = (fs::path(f.output) / "classifier.safetensors").string();
-    io::save_checkpoint(path, c);
-    std::printf("test accuracy %.4f (%lld / %lld)\nwrote %s\n", acc, static_cast<long long>(correct),
-                static_cast<long long>(test.images.size(0)), path.c_str());
-    return 0;
-}
-
 std::vector<int64_t> parse_list(const std::string& s, const char* flag) {
     std::vector<int64_t> out;
     size_t pos = 0;
@@ -432,17 +367,7 @@ std::function<int()> add_image_commands(CLI::App& app) {
     add_lora_flags(c, f->lora, "qkv,out,conv1,conv2");
     c->get_option("--lora-targets")
         ->description("Comma-separated module names (suffixes) or re:REGEX; a DiT base defaults to qkv,out,fc1,fc2");
-    auto cf = std::make_shared<ClassifierFlags>();
-    CLI::App* k = app.add_subcommand("train-classifier", "Train the Fashion-MNIST classifier used by image eval");
-    k->add_option("--data-dir", cf->data_dir, "Where the Fashion-MNIST IDX files are")->capture_default_str();
-    k->add_option("--steps", cf->steps, "Optimisation steps")->capture_default_str()->check(positive());
-    k->add_option("--batch-size", cf->batch, "Batch size")->capture_default_str()->check(positive());
-    k->add_option("--lr", cf->lr, "Adam learning rate")->capture_default_str()->check(positive());
-    k->add_option("--seed", cf->seed, "Seed")->capture_default_str();
-    k->add_option("-o,--output", cf->output, "Directory for classifier.safetensors")->capture_default_str();
-    k->add_option("--threads", cf->threads, "CPU threads (0 = all cores)")->capture_default_str();
     return [=]() -> int {
-        if (k->parsed()) return run_train_classifier(*cf);
         if (!c->parsed()) return -1;
         ImageTrainFlags flags = *f;
         flags.dit.heads = flags.unet.heads;

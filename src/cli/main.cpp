@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "classifier_commands.hpp"
 #include "cli_common.hpp"
 #include "rflow/config.hpp"
 #include "rflow/device.hpp"
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
     auto run_train = cli::add_train_commands(app);
     auto run_sample = cli::add_sample_commands(app);
     auto run_images = cli::add_image_commands(app);
+    auto run_classifier = cli::add_classifier_commands(app);
     auto run_gan = cli::add_gan_commands(app);
     CLI::App* info = app.add_subcommand("info", "Show the build: version, devices, threads, PNG support");
     try {
@@ -42,6 +44,7 @@ int main(int argc, char** argv) {
         int rc = run_train();
         if (rc < 0) rc = run_sample();
         if (rc < 0) rc = run_images();
+        if (rc < 0) rc = run_classifier();
         if (rc < 0) rc = run_gan();
         return rc < 0 ? 0 : rc;
     } catch (const cli::BadInput& e) {
