@@ -11,6 +11,7 @@
 #include "rflow/data/idx.hpp"
 #include "rflow/data/image_batches.hpp"
 #include "rflow/data/image_folder.hpp"
+#include "rflow/data/tokenizer.hpp"
 #include "rflow/data/toy2d.hpp"
 #include "rflow/device.hpp"
 #include "rflow/error.hpp"
