@@ -16,6 +16,7 @@
 #include "rflow/device.hpp"
 #include "rflow/error.hpp"
 #include "rflow/io/checkpoint.hpp"
+#include "rflow/io/file_retry.hpp"
 #include "rflow/io/image.hpp"
 #include "rflow/io/plot.hpp"
 #include "rflow/io/safetensors.hpp"
@@ -45,4 +46,5 @@
 #include "rflow/optim/schedule.hpp"
 #include "rflow/optim/sgd.hpp"
 #include "rflow/philox.hpp"
+#include "rflow/retry.hpp"
 #include "rflow/tensor.hpp"

@@ -1,4 +1,5 @@
-// IDX readers (gzip or plain, through zlib's gzread) and the Fashion-MNIST split loader.
+// IDX readers (gzip or plain, through zlib's gzread; restarted on transient I/O errors) and the
+// Fashion-MNIST split loader.
 #include "rflow/data/idx.hpp"
 
 #include <algorithm>
@@ -10,6 +11,9 @@
 #include <zlib.h>
 
 #include "rflow/error.hpp"
+#include "rflow/io/fault_injection.hpp"
+#include "rflow/io/file_retry.hpp"
+#include "rflow/retry.hpp"
 
 namespace rflow::data {
 
@@ -29,16 +33,18 @@ class GzReader {
 public:
     explicit GzReader(const std::string& path) : path_(path) {
         struct stat st {};
+        if (const int fake = io::testing::take_fault(io::testing::FaultSite::read))
+            RFLOW_IO_FAIL(fake, "cannot open IDX file '" << path << "': " << std::strerror(fake));
         if (::stat(path.c_str(), &st) != 0) {
             const int err = errno;
-            RFLOW_FAIL("cannot read IDX file '" << path << "': " << std::strerror(err));
+            RFLOW_IO_FAIL(err, "cannot read IDX file '" << path << "': " << std::strerror(err));
         }
         RFLOW_CHECK(!S_ISDIR(st.st_mode), "cannot read IDX file '" << path << "': it is a directory");
         errno = 0;
         f_ = gzopen(path.c_str(), "rb");
         if (!f_) {
             const int err = errno;
-            RFLOW_FAIL("cannot open IDX file '" << path << "': " << (err ? std::strerror(err) : "out of memory"));
+            RFLOW_IO_FAIL(err, "cannot open IDX file '" << path << "': " << (err ? std::strerror(err) : "out of memory"));
         }
     }
     ~GzReader() {
@@ -56,10 +62,11 @@ public:
             const int r = gzread(f_, p + got, want);
             if (r < 0) {
                 int errnum = 0;
+                const int sys_err = errno;
                 const char* msg = gzerror(f_, &errnum);
-                RFLOW_FAIL("cannot read IDX file '" << path_ << "': "
-                                                    << (errnum == Z_ERRNO ? std::strerror(errno) : msg)
-                                                    << " (corrupt or truncated gzip data)");
+                if (errnum == Z_ERRNO)
+                    RFLOW_IO_FAIL(sys_err, "cannot read IDX file '" << path_ << "': " << std::strerror(sys_err));
+                RFLOW_FAIL("cannot read IDX file '" << path_ << "': " << msg << " (corrupt or truncated gzip data)");
             }
             if (r == 0) break;
             got += static_cast<size_t>(r);
@@ -82,7 +89,7 @@ struct IdxBytes {
 };
 
 // Reads a u8 IDX file with the given magic; checks the header, overflow, truncation and trailing bytes.
-IdxBytes read_idx_u8(const std::string& path, uint32_t magic, const char* what) {
+IdxBytes read_idx_u8_once(const std::string& path, uint32_t magic, const char* what) {
     GzReader in(path);
     unsigned char head[4];
     const size_t got_head = in.read(head, 4);
@@ -137,6 +144,13 @@ IdxBytes read_idx_u8(const std::string& path, uint32_t magic, const char* what) 
     RFLOW_CHECK(more == 0, "IDX file '" << path << "' has " << (more == sizeof extra ? "at least " : "") << more
                                         << " bytes after the " << total << " bytes of data its header (" << dims_text
                                         << ") describes");
+    return out;
+}
+
+// read_idx_u8_once, restarted from scratch on transient I/O errors (io::file_retry_policy()).
+IdxBytes read_idx_u8(const std::string& path, uint32_t magic, const char* what) {
+    IdxBytes out;
+    io::with_file_retries([&] { out = read_idx_u8_once(path, magic, what); });
     return out;
 }
 

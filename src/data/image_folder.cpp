@@ -1,5 +1,5 @@
-// ImageFolder loading: recursive, sorted file discovery; OpenCV decode, shorter-side resize and
-// centre crop; labels from the top-level sub-folder names.
+// ImageFolder loading: recursive, sorted file discovery; file reads retried on transient errors;
+// OpenCV decode, shorter-side resize and centre crop; labels from the top-level sub-folder names.
 #include "rflow/data/image_folder.hpp"
 
 #include <algorithm>
@@ -10,8 +10,10 @@
 #include <system_error>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "rflow/error.hpp"
+#include "rflow/io/atomic_file.hpp"
 
 #ifdef RFLOW_HAVE_OPENCV
 #include <opencv2/imgcodecs.hpp>
@@ -61,9 +63,13 @@ std::vector<fs::path> find_images(const fs::path& dir) {
 
 // Reads, resizes the shorter side to `size`, centre-crops and writes [C, size, size] floats.
 void load_one(const std::string& path, int size, int channels, float* dst) {
+    // Read through io::read_file (retried on transient errors), then decode from memory.
+    std::vector<uint8_t> bytes = io::read_file(path);
     cv::Mat img;
     try {
-        img = cv::imread(path, channels == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
+        if (!bytes.empty())
+            img = cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8U, bytes.data()),
+                               channels == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
     } catch (const cv::Exception& e) {
         RFLOW_FAIL("cannot decode image '" << path << "': " << e.what());
     }

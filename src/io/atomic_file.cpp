@@ -1,6 +1,8 @@
-// Crash-safe file writes (temp file in the same directory, fsync, rename) and whole-file reads.
+// Crash-safe file writes (temp file in the same directory, fsync, rename) and whole-file reads,
+// both retried from scratch on transient errors (rflow/io/file_retry.hpp).
 #include "rflow/io/atomic_file.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -10,6 +12,9 @@
 #include <unistd.h>
 
 #include "rflow/error.hpp"
+#include "rflow/io/fault_injection.hpp"
+#include "rflow/io/file_retry.hpp"
+#include "rflow/retry.hpp"
 
 namespace rflow::io {
 
@@ -24,20 +29,24 @@ std::string parent_dir(const std::string& path) {
     return path.substr(0, slash);
 }
 
-}  // namespace
-
-void write_file_atomic(const std::string& path, const void* data, size_t n) {
-    RFLOW_CHECK(!path.empty(), "write_file_atomic: empty path");
-    const std::string tmp = path + ".tmp." + std::to_string(static_cast<long>(::getpid()));
+// One attempt: a fresh temp file, written, flushed, fsynced and renamed over `path`. On failure the
+// temp file is removed and the error says which step failed (TransientIOError for EINTR & co).
+void write_once(const std::string& path, const void* data, size_t n) {
+    static std::atomic<unsigned long> counter{0};
+    const std::string tmp = path + ".tmp." + std::to_string(static_cast<long>(::getpid())) + "." +
+                            std::to_string(counter.fetch_add(1));
     std::FILE* f = std::fopen(tmp.c_str(), "wb");
     if (!f) {
         const int err = errno;
-        RFLOW_FAIL("cannot write '" << path << "': cannot create temporary file '" << tmp
-                                    << "': " << errno_text(err));
+        RFLOW_IO_FAIL(err, "cannot write '" << path << "': cannot create temporary file '" << tmp
+                                            << "': " << errno_text(err));
     }
     const char* step = nullptr;
     int err = 0;
-    if (n > 0 && std::fwrite(data, 1, n, f) != n) {
+    if (const int fake = testing::take_fault(testing::FaultSite::write)) {
+        err = fake;
+        step = "write";
+    } else if (n > 0 && std::fwrite(data, 1, n, f) != n) {
         err = errno;
         step = "write";
     } else if (std::fflush(f) != 0) {
@@ -57,7 +66,7 @@ void write_file_atomic(const std::string& path, const void* data, size_t n) {
     }
     if (step) {
         std::remove(tmp.c_str());
-        RFLOW_FAIL("cannot write '" << path << "': " << step << " failed: " << errno_text(err));
+        RFLOW_IO_FAIL(err, "cannot write '" << path << "': " << step << " failed: " << errno_text(err));
     }
     // Make the rename itself durable; failure here does not tear the file, so it is not an error.
     const int dfd = ::open(parent_dir(path).c_str(), O_RDONLY);
@@ -67,11 +76,14 @@ void write_file_atomic(const std::string& path, const void* data, size_t n) {
     }
 }
 
-std::vector<uint8_t> read_file(const std::string& path) {
+// One attempt at reading the whole file.
+std::vector<uint8_t> read_once(const std::string& path) {
+    if (const int fake = testing::take_fault(testing::FaultSite::read))
+        RFLOW_IO_FAIL(fake, "cannot open '" << path << "' for reading: " << errno_text(fake));
     std::FILE* f = std::fopen(path.c_str(), "rb");
     if (!f) {
         const int err = errno;
-        RFLOW_FAIL("cannot open '" << path << "' for reading: " << errno_text(err));
+        RFLOW_IO_FAIL(err, "cannot open '" << path << "' for reading: " << errno_text(err));
     }
     std::vector<uint8_t> out;
     struct stat st;
@@ -86,7 +98,20 @@ std::vector<uint8_t> read_file(const std::string& path) {
     const bool failed = std::ferror(f) != 0;
     const int err = errno;
     std::fclose(f);
-    RFLOW_CHECK(!failed, "cannot read '" << path << "': " << errno_text(err));
+    if (failed) RFLOW_IO_FAIL(err, "cannot read '" << path << "': " << errno_text(err));
+    return out;
+}
+
+}  // namespace
+
+void write_file_atomic(const std::string& path, const void* data, size_t n) {
+    RFLOW_CHECK(!path.empty(), "write_file_atomic: empty path");
+    with_file_retries([&] { write_once(path, data, n); });
+}
+
+std::vector<uint8_t> read_file(const std::string& path) {
+    std::vector<uint8_t> out;
+    with_file_retries([&] { out = read_once(path); });
     return out;
 }
 

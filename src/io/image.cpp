@@ -258,7 +258,16 @@ Tensor read_image(const std::string& path, int channels) {
         const int err = errno;
         RFLOW_FAIL("cannot read image '" << path << "': " << std::strerror(err));
     }
-    const cv::Mat img = cv::imread(path, channels == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
+    // Read through read_file (retried on transient errors), then decode from memory.
+    std::vector<uint8_t> bytes = read_file(path);
+    cv::Mat img;
+    try {
+        if (!bytes.empty())
+            img = cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8U, bytes.data()),
+                               channels == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
+    } catch (const cv::Exception& e) {
+        RFLOW_FAIL("cannot decode image '" << path << "': " << e.what());
+    }
     RFLOW_CHECK(!img.empty() && img.depth() == CV_8U, "cannot decode image '" << path << "' (unsupported format or corrupt file)");
     const int64_t h = img.rows, w = img.cols;
     Tensor out = Tensor::empty({channels, h, w});

@@ -9,7 +9,8 @@
 // Checks, each an rflow::Error naming the file: missing or unreadable file; short header; wrong
 // magic (with the expected one); zero height or width; N x H x W that overflows (more than
 // 2^60 bytes); data shorter than the header says (truncated) or longer (trailing bytes);
-// a corrupt gzip stream.
+// a corrupt gzip stream. Transient I/O errors (EINTR, EAGAIN, EBUSY) restart the read under
+// io::file_retry_policy() (rflow/io/file_retry.hpp).
 #pragma once
 
 #include <cstdint>
