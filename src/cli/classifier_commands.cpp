@@ -1,10 +1,13 @@
 // `rflow train-classifier`: trains the Fashion-MNIST evaluation classifier, or fine-tunes one
 // (--init), with cross-entropy, EMO (SPEC §7) or the two official combinations (--loss). EMO's cost
-// embedding is the output layer's weight rows, row-normalised: a frozen copy of --init's ("fixed") or
-// the current ones, detached ("adaptive"). Besides accuracy it reports what mistakes cost: the mean
-// 1 - cos(e_pred, e_true) of the misclassified test images under a reference embedding (--init's
-// head when given, else the trained one), and the share of mistakes that leave their garment group
-// (tops, trousers, footwear, bags), so "shirt for T-shirt" and "shirt for bag" are told apart.
+// embedding, row-normalised: the output layer's weight rows, a frozen copy of --init's ("fixed") or
+// the current ones, detached ("adaptive") as in the EMO paper; or ("centroids", rflow's addition) the
+// class means of --init's penultimate features over the training set, which put similar garments
+// close (a cross-entropy head keeps its rows nearly orthogonal, so its costs are all near 1).
+// Besides accuracy it reports what mistakes cost: the mean 1 - cos(e_pred, e_true) of the
+// misclassified test images under a reference embedding (--init's class centroids when given, else
+// the trained head), and the share of mistakes that leave their garment group (tops, trousers,
+// footwear, bags), so "shirt for T-shirt" and "shirt for bag" are told apart.
 #include "classifier_commands.hpp"
 
 #include <algorithm>
@@ -53,6 +56,29 @@ Tensor head_weight(const nn::Classifier& m) {
     throw Error("classifier has no fc2.weight");
 }
 
+/// Class means of the classifier's penultimate features over (up to 20,000 of) the training images.
+Tensor class_centroids(nn::Classifier& model, const data::MnistSplit& train) {
+    const int64_t n = std::min<int64_t>(train.images.size(0), 20000);
+    model.eval();
+    const Tensor feats = classify(model, train.images.slice(0, 0, n), true);
+    model.train();
+    const int64_t k = model.config().num_classes, d = feats.size(1);
+    std::vector<double> sums(static_cast<size_t>(k * d), 0.0);
+    std::vector<int64_t> counts(static_cast<size_t>(k), 0);
+    const std::vector<float> f = feats.to_vector();
+    for (int64_t i = 0; i < n; ++i) {
+        const int64_t c = train.labels[i];
+        ++counts[c];
+        for (int64_t j = 0; j < d; ++j) sums[c * d + j] += f[i * d + j];
+    }
+    std::vector<float> mean(static_cast<size_t>(k * d));
+    for (int64_t c = 0; c < k; ++c) {
+        if (counts[c] == 0) throw BadInput("class " + std::to_string(c) + " has no training images");
+        for (int64_t j = 0; j < d; ++j) mean[c * d + j] = static_cast<float>(sums[c * d + j] / counts[c]);
+    }
+    return Tensor::from_vector(mean, {k, d});
+}
+
 struct MistakeStats {
     double accuracy = 0, mean_cost = 0, cross_group = 0;
     int64_t mistakes = 0;
@@ -87,11 +113,11 @@ MistakeStats evaluate(nn::Classifier& model, const data::MnistSplit& test, const
 int run_train_classifier(const ClassifierFlags& f) {
     if (f.threads > 0) set_num_threads(f.threads);
     const ClassifierLoss kind = as_input([&] { return classifier_loss(f.loss); });
-    if (f.cost != "fixed" && f.cost != "adaptive")
-        throw BadInput("--cost-embedding: '" + f.cost + "' is not fixed or adaptive");
-    if (kind != ClassifierLoss::ce && f.cost == "fixed" && f.init.empty())
-        throw BadInput("--loss " + f.loss + " with a fixed cost embedding needs --init (a trained classifier whose "
-                       "output layer gives the costs); or use --cost-embedding adaptive");
+    if (f.cost != "fixed" && f.cost != "adaptive" && f.cost != "centroids")
+        throw BadInput("--cost-embedding: '" + f.cost + "' is not fixed, adaptive or centroids");
+    if (kind != ClassifierLoss::ce && f.cost != "adaptive" && f.init.empty())
+        throw BadInput("--loss " + f.loss + " with a " + f.cost + " cost embedding needs --init (a trained "
+                       "classifier that gives the costs); or use --cost-embedding adaptive");
     data::MnistSplit train = as_input([&] { return data::load_fashion_mnist(f.data_dir, true); });
     data::MnistSplit test = as_input([&] { return data::load_fashion_mnist(f.data_dir, false); });
     Generator g(f.seed, 0), batches(f.seed, 1);
@@ -103,8 +129,12 @@ int run_train_classifier(const ClassifierFlags& f) {
         model = std::make_unique<nn::Classifier>(nn::ClassifierConfig{}, g);
     }
     const nn::ClassifierConfig cc = model->config();
-    // the reference embedding: --init's head (frozen), else the final head (set after training)
-    Tensor reference = f.init.empty() ? Tensor() : emo_cost_embedding(head_weight(*model));
+    // frozen embeddings from --init: its head, and its class centroids (the reference for reporting)
+    Tensor init_head, reference;
+    if (!f.init.empty()) {
+        init_head = emo_cost_embedding(head_weight(*model));
+        reference = emo_cost_embedding(class_centroids(*model, train));
+    }
     const std::vector<std::string>& names = data::fashion_mnist_class_names();
     MistakeStats before;
     if (reference.defined()) {
@@ -117,7 +147,7 @@ int run_train_classifier(const ClassifierFlags& f) {
             for (int64_t k = 0; k < reference.size(1); ++k) dot += double(e[a * reference.size(1) + k]) * e[b * reference.size(1) + k];
             return 1 - dot;
         };
-        std::printf("semantic costs from its output layer: %s/%s %.3f, %s/%s %.3f, %s/%s %.3f\n", names[6].c_str(),
+        std::printf("semantic costs from its class centroids: %s/%s %.3f, %s/%s %.3f, %s/%s %.3f\n", names[6].c_str(),
                     names[0].c_str(), cost_of(6, 0), names[6].c_str(), names[8].c_str(), cost_of(6, 8),
                     names[7].c_str(), names[9].c_str(), cost_of(7, 9));
     }
@@ -136,7 +166,8 @@ int run_train_classifier(const ClassifierFlags& f) {
         optim::apply_schedule(opt, schedule, step, {f.lr});
         opt.zero_grad();
         const Tensor cost = kind == ClassifierLoss::ce ? Tensor()
-                            : f.cost == "fixed"        ? reference
+                            : f.cost == "fixed"        ? init_head
+                            : f.cost == "centroids"    ? reference
                                                        : emo_cost_embedding(head_weight(*model));
         Tensor loss = classifier_objective(kind, model->forward(index_select(train.images, 0, idx)), labels, cost);
         const float value = loss.item();
@@ -170,7 +201,7 @@ int run_train_classifier(const ClassifierFlags& f) {
                                    {"mistakes", after.mistakes},
                                    {"mean_mistake_cost", after.mean_cost},
                                    {"cross_group_mistakes", after.cross_group},
-                                   {"reference", f.init.empty() ? "trained head" : "init head"}};
+                                   {"reference", f.init.empty() ? "trained head" : "init class centroids"}};
     const std::string text = report.dump() + "\n";
     io::write_file_atomic((fs::path(f.output) / "metrics.json").string(), text.data(), text.size());
     std::printf("test accuracy %.4f (%lld mistakes), mean cost of mistakes %.4f, cross-group %.3f\nwrote %s\n",
@@ -198,8 +229,8 @@ std::function<int()> add_classifier_commands(CLI::App& app) {
                   "ce | emo | ce+emo (value of CE, gradient half CE half rescaled EMO) | emo+ce (EMO plus rescaled CE)")
         ->capture_default_str();
     k->add_option("--cost-embedding", f->cost,
-                  "EMO costs 1 - cos(e_i, e_j) from the output layer: fixed (--init's, frozen) or adaptive "
-                  "(the current one, detached)")
+                  "EMO costs 1 - cos(e_i, e_j): fixed (--init's output layer, frozen), adaptive (the current "
+                  "output layer, detached) or centroids (--init's class means of its penultimate features)")
         ->capture_default_str();
     return [=]() -> int { return k->parsed() ? run_train_classifier(*f) : -1; };
 }
