@@ -128,6 +128,14 @@ if [ -f "$fm/train-images-idx3-ubyte.gz" ]; then
     "$rflow" train-images --base "$dir/dit/checkpoint.safetensors" --batch-size 16 --steps 3 --log-every 3 \
         --sample-every 0 --sample-steps 2 --lora-rank 2 -o "$dir/dit_ft" >/dev/null 2>&1; check "train-images --base (LoRA on a DiT)" 0 $?
     has "DiT adapter" "$dir/dit_ft/adapter/adapter_model.safetensors"
+    # text prompts: captions -> tokenizer -> prompt encoder -> DiT; sample with --prompt
+    "$rflow" train-images "${dit[@]}" --text --steps 4 -o "$dir/tdit" >/dev/null 2>&1; check "train-images --arch dit --text" 0 $?
+    "$rflow" sample --model "$dir/tdit/checkpoint.safetensors" --prompt "a pair of sneakers" -n 4 --steps 2 \
+        --classifier "$dir/clf/classifier.safetensors" -o "$dir/tdit.png" > "$dir/tdit.out" 2>&1; check "sample --prompt" 0 $?
+    grep -q "names class 7" "$dir/tdit.out"; check "sample --prompt names the prompt's class" 0 $?
+    grep -q "samples in the prompt's class" "$dir/tdit.out"; check "sample --prompt --classifier reports agreement" 0 $?
+    "$rflow" sample --model "$dir/dit/checkpoint.safetensors" --prompt "a bag" -n 2 --steps 1 -o "$dir/x.png" >/dev/null 2>&1
+    check "--prompt on a model without text conditioning" 2 $?
     "$rflow" train-images --arch dit --patch 5 --steps 1 -o "$dir/dit_bad" >/dev/null 2>&1
     check "--patch that does not divide the image size" 2 $?
     "$rflow" train-images --arch dit --attention gqa --kv-heads 3 --steps 1 -o "$dir/dit_bad" >/dev/null 2>&1
@@ -146,6 +154,7 @@ fi
 "$rflow" train-images --arch dit --attention nope -o "$dir/x" >/dev/null 2>&1; check "unknown --attention" 2 $?
 "$rflow" train-images --arch dit --rope 1d -o "$dir/x" >/dev/null 2>&1; check "unknown --rope" 2 $?
 "$rflow" train-images --patch 2 -o "$dir/x" >/dev/null 2>&1; check "a DiT flag without --arch dit" 2 $?
+"$rflow" train-images --text -o "$dir/x" >/dev/null 2>&1; check "--text without --arch dit" 2 $?
 "$rflow" train --batch-size 0 >/dev/null 2>&1; check "non-positive batch size" 2 $?
 "$rflow" train --dataset nope -o "$dir/x" >/dev/null 2>&1; check "unknown dataset" 2 $?
 "$rflow" sample --model "$dir/missing.safetensors" -o "$dir/a.png" >/dev/null 2>&1; check "missing model file" 2 $?

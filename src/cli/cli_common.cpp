@@ -84,6 +84,74 @@ nlohmann::json model_config_json(const nn::DiTConfig& c) {
             {"scale", c.scale}};
 }
 
+namespace {
+
+std::string to_hex(const std::string& bytes) {
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (unsigned char b : bytes) out += digits[b >> 4], out += digits[b & 15];
+    return out;
+}
+
+std::string from_hex(const std::string& hex, const std::string& source) {
+    auto value = [&](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        throw BadInput(source + ": tokenizer piece '" + hex + "' is not lowercase hex");
+    };
+    if (hex.size() % 2) throw BadInput(source + ": tokenizer piece '" + hex + "' has an odd number of hex digits");
+    std::string out;
+    for (size_t i = 0; i < hex.size(); i += 2) out += static_cast<char>(value(hex[i]) * 16 + value(hex[i + 1]));
+    return out;
+}
+
+}  // namespace
+
+nlohmann::json model_config_json(const nn::TextDiT& m) {
+    const nn::TextDiTConfig& c = m.config();
+    nlohmann::json pieces = nlohmann::json::array(), logp = nlohmann::json::array();
+    for (int64_t i = 0; i < m.tokenizer().vocab_size(); ++i) {
+        pieces.push_back(to_hex(m.tokenizer().piece(i)));
+        logp.push_back(m.tokenizer().log_prob(i));
+    }
+    nlohmann::json j = model_config_json(c.dit);
+    j["model"] = "text-dit";
+    j["encoder"] = {{"max_tokens", c.encoder.max_tokens}, {"dim", c.encoder.dim},       {"depth", c.encoder.depth},
+                    {"heads", c.encoder.heads},           {"attention", c.encoder.attention},
+                    {"kv_heads", c.encoder.kv_heads}};
+    j["captions"] = {{"phrases", c.captions.phrases}, {"templates", c.captions.templates}};
+    j["sampling_alpha"] = c.sampling_alpha;
+    j["caption_seed"] = c.seed;
+    j["tokenizer"] = {{"pieces_hex", pieces}, {"log_probs", logp}};
+    return j;
+}
+
+std::unique_ptr<nn::TextDiT> text_dit_from_json(const nlohmann::json& j, const std::string& source, Generator& init) {
+    nn::TextDiTConfig c;
+    c.dit = dit_config_from_json(j, source);
+    std::vector<std::pair<std::string, double>> vocab;
+    try {
+        const auto& e = j.at("encoder");
+        c.encoder.max_tokens = e.at("max_tokens");
+        c.encoder.dim = e.at("dim");
+        c.encoder.depth = e.at("depth");
+        c.encoder.heads = e.at("heads");
+        c.encoder.attention = e.at("attention");
+        c.encoder.kv_heads = e.at("kv_heads");
+        c.captions.phrases = j.at("captions").at("phrases").get<std::vector<std::vector<std::string>>>();
+        c.captions.templates = j.at("captions").at("templates").get<std::vector<std::string>>();
+        c.sampling_alpha = j.at("sampling_alpha");
+        c.seed = j.at("caption_seed");
+        const auto hex = j.at("tokenizer").at("pieces_hex").get<std::vector<std::string>>();
+        const auto logp = j.at("tokenizer").at("log_probs").get<std::vector<double>>();
+        if (hex.size() != logp.size()) throw BadInput(source + ": tokenizer pieces and log_probs differ in length");
+        for (size_t i = 0; i < hex.size(); ++i) vocab.emplace_back(from_hex(hex[i], source), logp[i]);
+    } catch (const nlohmann::json::exception& e) {
+        throw BadInput(source + ": text-dit config is incomplete (" + e.what() + ")");
+    }
+    return as_input([&] { return std::make_unique<nn::TextDiT>(c, data::UnigramTokenizer(vocab), init); });
+}
+
 nn::DiTConfig dit_config_from_json(const nlohmann::json& j, const std::string& source) {
     nn::DiTConfig c;
     auto get = [&](const char* key, auto& out) { read_key(j, key, out, source); };
@@ -163,6 +231,11 @@ LoadedModel load_model(const std::string& path, bool use_ema) {
         nn::UNetConfig uc = unet_config_from_json(mj, path);
         m.model = as_input([&] { return std::make_unique<nn::UNet>(uc, init); });
         m.sample_shape = {uc.in_channels, uc.image_size, uc.image_size};
+        m.is_image = true;
+    } else if (mj.is_object() && mj.value("model", std::string()) == "text-dit") {
+        m.model = text_dit_from_json(mj, path, init);
+        const nn::DiTConfig& dc = static_cast<nn::TextDiT&>(*m.model).config().dit;
+        m.sample_shape = {dc.in_channels, dc.image_size, dc.image_size};
         m.is_image = true;
     } else if (mj.is_object() && mj.value("model", std::string()) == "dit") {
         nn::DiTConfig dc = dit_config_from_json(mj, path);
@@ -299,7 +372,7 @@ void merge_loras(nn::Module& model, const std::vector<std::string>& specs) {
 
 Tensor sample_model(nn::VelocityModel& model, const Shape& sample_shape, int64_t n, uint64_t seed,
                     const SamplingFlags& f, int64_t* nfe, std::vector<Tensor>* trajectory,
-                    const std::vector<int64_t>& labels, float cfg_scale) {
+                    const std::vector<int64_t>& labels, float cfg_scale, const std::string& prompt) {
     NoGradGuard ng;
     auto sampler = as_input([&] { return samplers::make_sampler(f.method); });
     samplers::SamplerOptions o = sampler_options(f);
@@ -309,7 +382,20 @@ Tensor sample_model(nn::VelocityModel& model, const Shape& sample_shape, int64_t
     s.insert(s.end(), sample_shape.begin(), sample_shape.end());
     Tensor x0 = Tensor::normal(s, g);
     samplers::VelocityField v = velocity_of(model);
-    if (!labels.empty()) {
+    if (!prompt.empty()) {
+        auto* text = dynamic_cast<nn::TextDiT*>(&model);
+        if (!text) throw BadInput("--prompt needs a text-conditioned model (train-images --text)");
+        // v = v_u + w (v_c - v_u), the prompt against the empty prompt, in one pass over [x; x]
+        v = [text, prompt, cfg_scale](const Tensor& x, const Tensor& t) {
+            const int64_t rows = x.size(0);
+            std::vector<std::string> prompts(static_cast<size_t>(rows), prompt);
+            if (cfg_scale == 1.f) return text->forward_prompts(x, t, prompts);
+            prompts.insert(prompts.end(), static_cast<size_t>(rows), std::string());
+            const Tensor both = text->forward_prompts(concat({x, x}, 0), concat({t, t}, 0), prompts);
+            const Tensor vc = both.slice(0, 0, rows), vu = both.slice(0, rows, 2 * rows);
+            return add(vu, mul(sub(vc, vu), cfg_scale));
+        };
+    } else if (!labels.empty()) {
         v = trainers::guided_velocity(model, labels, cfg_scale);
         o.per_sample = false;  // the labels belong to whole-batch calls
     }

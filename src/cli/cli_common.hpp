@@ -11,6 +11,7 @@
 #include "rflow/error.hpp"
 #include "rflow/nn/classifier.hpp"
 #include "rflow/nn/dit.hpp"
+#include "rflow/nn/text_dit.hpp"
 #include "rflow/nn/lora.hpp"
 #include "rflow/nn/unet.hpp"
 #include "rflow/nn/velocity_mlp.hpp"
@@ -45,6 +46,9 @@ nn::UNetConfig unet_config_from_json(const nlohmann::json& j, const std::string&
 /// {"model": "dit", ...}: a DiT backbone (nn/dit.hpp).
 nlohmann::json model_config_json(const nn::DiTConfig& cfg);
 nn::DiTConfig dit_config_from_json(const nlohmann::json& j, const std::string& source);
+/// A text-conditioned DiT's config with its tokenizer (pieces as hex, so any bytes survive JSON).
+nlohmann::json model_config_json(const nn::TextDiT& m);
+std::unique_ptr<nn::TextDiT> text_dit_from_json(const nlohmann::json& j, const std::string& source, Generator& init);
 
 /// A trained model read back from a checkpoint written by `rflow train|reflow|distill|train-images`.
 struct LoadedModel {
@@ -104,7 +108,8 @@ samplers::SamplerOptions sampler_options(const SamplingFlags& f);
 /// sampled class-conditionally with guidance scale `cfg_scale` (batch-wide stepping).
 Tensor sample_model(nn::VelocityModel& model, const Shape& sample_shape, int64_t n, uint64_t seed,
                     const SamplingFlags& f, int64_t* nfe = nullptr, std::vector<Tensor>* trajectory = nullptr,
-                    const std::vector<int64_t>& labels = {}, float cfg_scale = 1.f);
+                    const std::vector<int64_t>& labels = {}, float cfg_scale = 1.f,
+                    const std::string& prompt = "");
 
 /// A CLI11 check: the value must be a number > 0 (with a readable message).
 const CLI::Validator& positive();

@@ -19,7 +19,9 @@
 #include "rflow/nn/lora_file.hpp"
 #include "progress.hpp"
 #include "rflow/autograd.hpp"
+#include "rflow/data/captions.hpp"
 #include "rflow/data/idx.hpp"
+#include "rflow/data/tokenizer.hpp"
 #include "rflow/data/image_folder.hpp"
 #include "rflow/io/checkpoint.hpp"
 #include "rflow/io/image.hpp"
@@ -63,6 +65,10 @@ struct ImageTrainFlags {
     LoRAFlags lora;              // --base: LoRA fine-tuning of a trained U-Net or DiT
     bool lora_targets_given = false;
     bool arch_given = false;
+    bool text = false;           // --text: a DiT conditioned on captions through a prompt encoder
+    double text_alpha = 0.1;     // subword-regularisation alpha for training captions
+    int64_t tokenizer_vocab = 320;
+    nn::PromptEncoderConfig encoder;
 };
 
 struct ImageData {
@@ -137,7 +143,8 @@ void write_samples(nn::VelocityModel& model, const Shape& sample_shape, const Im
 const char* const kUNetFlags[] = {"--base-channels", "--channel-mults", "--res-blocks", "--attention-levels", "--dropout"};
 const char* const kDiTFlags[] = {"--patch",     "--dim",      "--depth",     "--mlp-ratio", "--attention",
                                  "--kv-heads",  "--kv-latent", "--q-latent", "--rope-dim",  "--rope",
-                                 "--attention-scale"};
+                                 "--attention-scale", "--text", "--text-alpha", "--tokenizer-vocab",
+                                 "--text-depth", "--text-heads"};
 
 // DiT flags that the constructor would reject, as errors naming the flag (exit code 2).
 void check_dit_flags(const nn::DiTConfig& c) {
@@ -198,9 +205,36 @@ int run_train_images(ImageTrainFlags f) {
         }
     }
     const bool is_dit = f.arch == "dit";
-    const std::string arch_name = is_dit ? "DiT" : "U-Net";
+    std::string arch_name = is_dit ? "DiT" : "U-Net";
     Generator init(f.train.seed, 0);
-    std::unique_ptr<nn::VelocityModel> model = make_image_model(f, init);
+    std::unique_ptr<nn::VelocityModel> model;
+    nlohmann::json model_json;
+    if (f.text) {  // captions of the classes -> tokenizer -> prompt encoder -> DiT
+        if (!is_dit) throw BadInput("--text conditions a DiT: add --arch dit");
+        if (classes == 0) throw BadInput("--text needs class names to write captions from (not --unconditional)");
+        if (base) throw BadInput("--text with --base is not supported");
+        check_dit_flags(f.dit);
+        nn::TextDiTConfig tc;
+        tc.dit = f.dit;
+        tc.encoder = f.encoder;
+        tc.captions = d.name == "fashion-mnist" ? data::fashion_mnist_captions()
+                                                : data::captions_from_class_names(d.class_names);
+        tc.sampling_alpha = f.text_alpha;
+        tc.seed = f.train.seed;
+        data::UnigramTrainOptions to;
+        to.vocab_size = f.tokenizer_vocab;
+        data::UnigramTokenizer tok = as_input([&] { return data::UnigramTokenizer::train(tc.captions.all_captions(), to); });
+        auto text = as_input([&] { return std::make_unique<nn::TextDiT>(tc, tok, init); });
+        model_json = model_config_json(*text);
+        std::printf("text conditioning: %lld captions, tokenizer of %lld pieces (e.g. \"%s\" -> %zu tokens)\n",
+                    static_cast<long long>(tc.captions.all_captions().size()), static_cast<long long>(tok.vocab_size()),
+                    tc.captions.canonical_caption(7).c_str(), tok.encode(tc.captions.canonical_caption(7)).size());
+        model = std::move(text);
+        arch_name = "text DiT";
+    } else {
+        model = make_image_model(f, init);
+        model_json = is_dit ? model_config_json(f.dit) : model_config_json(f.unet);
+    }
     const Shape sample_shape{channels, size, size};
     if (classes == 0) f.train.label_dropout = 0.f;
     std::unique_ptr<nn::LoRAModel> lora;
@@ -222,7 +256,7 @@ int run_train_images(ImageTrainFlags f) {
         return std::make_unique<trainers::FlowMatchingTrainer>(
             *model, opt, trainers::labeled_coupling(image_source(d, f.flip, classes > 0)), f.train);
     });
-    nlohmann::json config = {{"model_config", is_dit ? model_config_json(f.dit) : model_config_json(f.unet)},
+    nlohmann::json config = {{"model_config", model_json},
                              {"label", arch_name + " flow"}, {"kind", "flow"},
                              {"dataset", d.name},  {"class_names", d.class_names}, {"lr", f.lr},
                              {"batch_size", f.train.batch}, {"steps", f.train.steps}, {"seed", f.train.seed},
@@ -349,6 +383,15 @@ std::function<int()> add_image_commands(CLI::App& app) {
         ->capture_default_str()->check(CLI::IsMember({"2d", "none"}));
     c->add_option("--attention-scale", f->dit.scale, "DiT softmax scale: default (1/sqrt d), gradmax, cosine or logn")
         ->capture_default_str()->check(CLI::IsMember(nn::scale_policy_names()));
+    c->add_flag("--text", f->text,
+                "DiT conditioned on text: captions of the classes (templates x synonyms) go through a unigram "
+                "tokenizer (subword sampling while training) and a transformer prompt encoder; sample with --prompt");
+    c->add_option("--text-alpha", f->text_alpha, "Subword-sampling alpha for training captions (< 0: deterministic)")
+        ->capture_default_str();
+    c->add_option("--tokenizer-vocab", f->tokenizer_vocab, "Tokenizer vocabulary (pieces, the 256 bytes included)")
+        ->capture_default_str()->check(CLI::Range(int64_t{256}, int64_t{100000}));
+    c->add_option("--text-depth", f->encoder.depth, "Prompt-encoder transformer blocks")->capture_default_str();
+    c->add_option("--text-heads", f->encoder.heads, "Prompt-encoder attention heads")->capture_default_str()->check(positive());
     c->add_option("--label-dropout", f->train.label_dropout, "P(label -> null) for classifier-free guidance")->capture_default_str();
     c->add_option("--ema", f->train.ema_decay, "EMA decay (samples use the EMA)")->capture_default_str();
     c->add_option("--grad-clip", f->train.grad_clip, "Clip the global gradient norm (0 = off)")->capture_default_str();

@@ -4,6 +4,7 @@
 // (quality against NFE) and compare.png (a grid of samples, models by methods).
 #include "sample_commands.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -38,6 +39,8 @@ struct SampleFlags {
     float cfg_scale = 2.f;
     std::string save_each;     // images: also write each image into this folder
     std::vector<std::string> loras;  // "path[:weight]", merged in turn
+    std::string prompt;              // images: text prompt (text-conditioned models)
+    std::string classifier;          // images: report how many samples the classifier puts in the prompt's class
 };
 
 struct EvalFlags {
@@ -89,7 +92,14 @@ int run_sample_images(const SampleFlags& f, LoadedModel& m, const CLI::App* cmd)
     if (fs::path(f.output).extension() != ".png") throw BadInput("-o/--output must be a .png for image models");
     const int64_t classes = m.model->num_classes();
     std::vector<int64_t> labels;
-    if (classes > 0) {
+    auto* text_model = dynamic_cast<nn::TextDiT*>(m.model.get());
+    if (!f.prompt.empty()) {
+        if (!text_model) throw BadInput("--prompt: " + f.model + " is not text-conditioned (train-images --text)");
+        if (f.image_class >= 0) throw BadInput("--prompt and --class exclude each other");
+    } else if (!f.classifier.empty()) {
+        throw BadInput("--classifier on sample checks prompts: give --prompt too (or use rflow eval)");
+    }
+    if (f.prompt.empty() && classes > 0) {
         if (f.image_class >= classes) throw BadInput("--class " + std::to_string(f.image_class) + " outside [0, " +
                                                      std::to_string(classes) + ")");
         for (int64_t i = 0; i < f.num_samples; ++i) labels.push_back(f.image_class >= 0 ? f.image_class : i % classes);
@@ -99,13 +109,15 @@ int run_sample_images(const SampleFlags& f, LoadedModel& m, const CLI::App* cmd)
     SamplingFlags s = f.sampling;
     if (cmd->count("--sample-steps") == 0 && cmd->count("--steps") == 0) s.steps = 20;
     int64_t nfe = 0;
-    Tensor x = clamp(sample_model(*m.model, m.sample_shape, f.num_samples, f.seed, s, &nfe, nullptr, labels, f.cfg_scale),
+    Tensor x = clamp(sample_model(*m.model, m.sample_shape, f.num_samples, f.seed, s, &nfe, nullptr, labels, f.cfg_scale,
+                                  f.prompt),
                      -1.f, 1.f);
     std::vector<std::pair<std::string, std::string>> text{
         {"model", f.model}, {"seed", std::to_string(f.seed)}, {"solver", s.method}, {"steps", std::to_string(s.steps)},
         {"nfe", std::to_string(nfe)}, {"guidance", classes > 0 ? fmt("%.3g", f.cfg_scale) : "none"},
         {"class", f.image_class >= 0 ? std::to_string(f.image_class) : (classes > 0 ? "all" : "none")}};
-    const int columns = classes > 0 && f.image_class < 0 ? static_cast<int>(classes) : 0;
+    if (!f.prompt.empty()) text.emplace_back("prompt", f.prompt);
+    const int columns = classes > 0 && f.image_class < 0 && f.prompt.empty() ? static_cast<int>(classes) : 0;
     io::write_image_grid_png(f.output, x, columns, 2, 2, text);
     if (!f.save_each.empty()) {
         fs::create_directories(f.save_each);
@@ -113,6 +125,30 @@ int run_sample_images(const SampleFlags& f, LoadedModel& m, const CLI::App* cmd)
             char name[64];
             std::snprintf(name, sizeof name, "%05lld.png", static_cast<long long>(i));
             io::write_image_png((fs::path(f.save_each) / name).string(), x.slice(0, i, i + 1).squeeze(0), text);
+        }
+    }
+    if (!f.prompt.empty()) {  // which class the prompt names, and how often the classifier agrees
+        const int64_t want = text_model->config().captions.prompt_class(f.prompt);
+        const auto& names = text_model->config().captions.phrases;
+        std::printf("prompt \"%s\" names class %s\n", f.prompt.c_str(),
+                    want >= 0 ? (std::to_string(want) + " (" + names[want].front() + ")").c_str() : "none");
+        if (!f.classifier.empty()) {
+            std::unique_ptr<nn::Classifier> clf = load_classifier(f.classifier);
+            const std::vector<float> l = classify(*clf, x, false).to_vector();
+            const int64_t k = clf->config().num_classes;
+            std::vector<int64_t> hist(static_cast<size_t>(k), 0);
+            for (int64_t i = 0; i < x.size(0); ++i) {
+                const float* row = &l[i * k];
+                ++hist[std::max_element(row, row + k) - row];
+            }
+            std::string h;
+            for (int64_t c = 0; c < k; ++c) h += (c ? " " : "") + std::to_string(hist[c]);
+            if (want >= 0 && want < k)
+                std::printf("classifier: %lld of %lld samples in the prompt's class (%.3f); histogram %s\n",
+                            static_cast<long long>(hist[want]), static_cast<long long>(x.size(0)),
+                            double(hist[want]) / x.size(0), h.c_str());
+            else
+                std::printf("classifier histogram %s\n", h.c_str());
         }
     }
     std::printf("%s: %lld images, NFE %lld, guidance %s, wrote %s\n", m.label().c_str(),
@@ -335,6 +371,9 @@ std::function<int()> add_sample_commands(CLI::App& app) {
     sample->add_option("--class", sf->image_class, "Images: the class to sample (-1 = every class in turn)")->capture_default_str();
     sample->add_option("--cfg-scale", sf->cfg_scale, "Images: guidance w in v_u + w (v_c - v_u)")->capture_default_str();
     sample->add_option("--save-each", sf->save_each, "Images: also write each image into this folder");
+    sample->add_option("--prompt", sf->prompt, "Images: a text prompt, e.g. \"a pair of sneakers\" (text-conditioned models)");
+    sample->add_option("--classifier", sf->classifier,
+                       "Images with --prompt: report how many samples this classifier puts in the prompt's class");
 
     CLI::App* eval = app.add_subcommand("eval", "Evaluate models at several samplers and step counts (JSONL, plots)");
     eval->add_option("--model", ef->models, "Checkpoints to evaluate (repeat the flag)")->required();

@@ -171,6 +171,17 @@ Tensor DiT::forward(const Tensor& x, const Tensor& t) {
 }
 
 Tensor DiT::forward(const Tensor& x, const Tensor& t, const std::vector<int64_t>& labels) {
+    return run(x, t, &labels, Tensor());
+}
+
+Tensor DiT::forward_embedded(const Tensor& x, const Tensor& t, const Tensor& embedding) {
+    RFLOW_CHECK(embedding.dim() == 2 && embedding.size(0) == x.size(0) && embedding.size(1) == cfg_.dim,
+                "DiT: conditioning embedding must be [" << x.size(0) << ", " << cfg_.dim << "], got "
+                                                        << shape_str(embedding.shape()));
+    return run(x, t, nullptr, embedding);
+}
+
+Tensor DiT::run(const Tensor& x, const Tensor& t, const std::vector<int64_t>* labels, const Tensor& embedding) {
     RFLOW_CHECK(x.dim() == 4 && x.size(1) == cfg_.in_channels && x.size(2) == cfg_.image_size && x.size(3) == cfg_.image_size,
                 "DiT expects x [N, " << cfg_.in_channels << ", " << cfg_.image_size << ", " << cfg_.image_size << "], got "
                                      << shape_str(x.shape()));
@@ -179,9 +190,11 @@ Tensor DiT::forward(const Tensor& x, const Tensor& t, const std::vector<int64_t>
     const int64_t n = x.size(0), d = cfg_.dim, p = cfg_.patch, g = m.grid, c = cfg_.in_channels;
     // conditioning c [N, d]
     Tensor cond = m.time2->forward(silu(m.time1->forward(m.time_embed->forward(t.reshape({n})))));
-    if (m.label_embed) {
-        RFLOW_CHECK(static_cast<int64_t>(labels.size()) == n, "DiT: " << labels.size() << " labels for " << n << " images");
-        cond = add(cond, m.label_embed->forward(labels));
+    if (embedding.defined()) {
+        cond = add(cond, embedding);
+    } else if (m.label_embed) {
+        RFLOW_CHECK(static_cast<int64_t>(labels->size()) == n, "DiT: " << labels->size() << " labels for " << n << " images");
+        cond = add(cond, m.label_embed->forward(*labels));
     }
     // patchify: [N, d, g, g] -> [N, L, d], token index i g + j for the patch at row i, column j
     Tensor h = m.patch_embed->forward(x).reshape({n, d, g * g}).transpose(1, 2);

@@ -42,12 +42,16 @@ public:
     Tensor forward(const Tensor& x, const Tensor& t) override;
     /// labels[i] in [0, num_classes]; num_classes is the null label.
     Tensor forward(const Tensor& x, const Tensor& t, const std::vector<int64_t>& labels) override;
+    /// The velocity with an external conditioning vector e [N, dim] added to the time embedding in
+    /// place of the label embedding (how a prompt encoder conditions the DiT).
+    Tensor forward_embedded(const Tensor& x, const Tensor& t, const Tensor& embedding);
     int64_t num_classes() const override { return cfg_.num_classes; }
     const DiTConfig& config() const { return cfg_; }
     /// The attention layer's config that every block uses (filled from this config).
     AttentionConfig attention_config() const;
 
 private:
+    Tensor run(const Tensor& x, const Tensor& t, const std::vector<int64_t>* labels, const Tensor& embedding);
     struct Impl;
     DiTConfig cfg_;
     std::shared_ptr<Impl> impl_;
