@@ -14,6 +14,7 @@
 
 #include "rflow/error.hpp"
 #include "rflow/io/atomic_file.hpp"
+#include "../io/image_decode.hpp"
 
 #ifdef RFLOW_HAVE_OPENCV
 #include <opencv2/imgcodecs.hpp>
@@ -63,18 +64,7 @@ std::vector<fs::path> find_images(const fs::path& dir) {
 
 // Reads, resizes the shorter side to `size`, centre-crops and writes [C, size, size] floats.
 void load_one(const std::string& path, int size, int channels, float* dst) {
-    // Read through io::read_file (retried on transient errors), then decode from memory.
-    std::vector<uint8_t> bytes = io::read_file(path);
-    cv::Mat img;
-    try {
-        if (!bytes.empty())
-            img = cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8U, bytes.data()),
-                               channels == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
-    } catch (const cv::Exception& e) {
-        RFLOW_FAIL("cannot decode image '" << path << "': " << e.what());
-    }
-    RFLOW_CHECK(!img.empty() && img.depth() == CV_8U && img.channels() == channels,
-                "cannot decode image '" << path << "' (unsupported format or corrupt file)");
+    const cv::Mat img = io::detail::decode_image_file(path, channels);
     const int h = img.rows, w = img.cols;
     const int shorter = std::min(h, w);
     int nh = size, nw = size;

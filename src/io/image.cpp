@@ -12,6 +12,7 @@
 
 #include "rflow/error.hpp"
 #include "rflow/io/atomic_file.hpp"
+#include "image_decode.hpp"
 
 #ifdef RFLOW_HAVE_OPENCV
 #include <opencv2/imgcodecs.hpp>
@@ -251,13 +252,9 @@ void write_image_png(const std::string& path, const Tensor& image, const PngText
     write_image_grid_png(path, image.unsqueeze(0), 1, 0, 1, text);
 }
 
-Tensor read_image(const std::string& path, int channels) {
-    RFLOW_CHECK(channels == 1 || channels == 3, "read_image('" << path << "'): channels must be 1 or 3, got " << channels);
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) {
-        const int err = errno;
-        RFLOW_FAIL("cannot read image '" << path << "': " << std::strerror(err));
-    }
+namespace detail {
+
+cv::Mat decode_image_file(const std::string& path, int channels) {
     // Read through read_file (retried on transient errors), then decode from memory.
     std::vector<uint8_t> bytes = read_file(path);
     cv::Mat img;
@@ -268,7 +265,21 @@ Tensor read_image(const std::string& path, int channels) {
     } catch (const cv::Exception& e) {
         RFLOW_FAIL("cannot decode image '" << path << "': " << e.what());
     }
-    RFLOW_CHECK(!img.empty() && img.depth() == CV_8U, "cannot decode image '" << path << "' (unsupported format or corrupt file)");
+    RFLOW_CHECK(!img.empty() && img.depth() == CV_8U && img.channels() == channels,
+                "cannot decode image '" << path << "' (unsupported format or corrupt file)");
+    return img;
+}
+
+}  // namespace detail
+
+Tensor read_image(const std::string& path, int channels) {
+    RFLOW_CHECK(channels == 1 || channels == 3, "read_image('" << path << "'): channels must be 1 or 3, got " << channels);
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+        const int err = errno;
+        RFLOW_FAIL("cannot read image '" << path << "': " << std::strerror(err));
+    }
+    const cv::Mat img = detail::decode_image_file(path, channels);
     const int64_t h = img.rows, w = img.cols;
     Tensor out = Tensor::empty({channels, h, w});
     float* dst = out.data();
