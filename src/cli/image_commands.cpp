@@ -1,4 +1,4 @@
-// `rflow train-images`: trains a (class-conditional) U-Net or DiT (--arch) velocity field by flow
+// `rflow train-images`: trains a (class-conditional or, with --text, prompt-conditioned) U-Net or DiT (--arch) velocity field by flow
 // matching on Fashion-MNIST or an image folder. Writes into -o/--output: checkpoint.safetensors (model, Adam,
 // EMA, RNG, step, config), metrics.jsonl, loss.png and samples.png, a grid sampled from the EMA
 // weights every --sample-every steps (one row per class when class-conditional).

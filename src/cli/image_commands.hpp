@@ -1,4 +1,5 @@
-// `rflow train-images`: flow matching on images (Fashion-MNIST or an image folder) with a U-Net.
+// `rflow train-images`: flow matching on images (Fashion-MNIST or an image folder) with a U-Net or a DiT
+// (optionally conditioned on text prompts, --text).
 #pragma once
 
 #include <CLI/CLI.hpp>
