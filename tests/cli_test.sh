@@ -130,6 +130,12 @@ if [ -f "$fm/train-images-idx3-ubyte.gz" ]; then
     has "DiT adapter" "$dir/dit_ft/adapter/adapter_model.safetensors"
     # text prompts: captions -> tokenizer -> prompt encoder -> DiT; sample with --prompt
     "$rflow" train-images "${dit[@]}" --text --steps 4 -o "$dir/tdit" >/dev/null 2>&1; check "train-images --arch dit --text" 0 $?
+    # resuming a text model continues its caption draws: the same checkpoint as an uninterrupted run
+    "$rflow" train-images "${dit[@]}" --text --steps 2 --checkpoint-every 2 -o "$dir/tdit_r" >/dev/null 2>&1
+    "$rflow" train-images "${dit[@]}" --text --steps 4 --checkpoint-every 2 --resume -o "$dir/tdit_r" >/dev/null 2>&1
+    "$rflow" train-images "${dit[@]}" --text --steps 4 --checkpoint-every 2 -o "$dir/tdit_u" >/dev/null 2>&1
+    cmp -s "$dir/tdit_r/checkpoint.safetensors" "$dir/tdit_u/checkpoint.safetensors"
+    check "a resumed text run equals an uninterrupted one, bit for bit" 0 $?
     "$rflow" sample --model "$dir/tdit/checkpoint.safetensors" --prompt "a pair of sneakers" -n 4 --steps 2 \
         --classifier "$dir/clf/classifier.safetensors" -o "$dir/tdit.png" > "$dir/tdit.out" 2>&1; check "sample --prompt" 0 $?
     grep -q "names class 7" "$dir/tdit.out"; check "sample --prompt names the prompt's class" 0 $?

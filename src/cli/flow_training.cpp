@@ -24,6 +24,11 @@ void resume_training(trainers::FlowMatchingTrainer& trainer, const std::string& 
 
 void run_flow_loop(trainers::FlowMatchingTrainer& trainer, std::ostream& metrics, const FlowLoopOptions& o) {
     Progress bar(o.label, trainer.config().steps, o.log_every);
+    const auto save = [&] {
+        io::Checkpoint c = trainer.checkpoint(o.config_json);
+        if (o.on_save) o.on_save(c);
+        io::save_checkpoint(o.checkpoint_path, c);
+    };
     double window = 0;
     int64_t window_n = 0;
     trainer.train([&](const trainers::TrainProgress& p) {
@@ -36,8 +41,7 @@ void run_flow_loop(trainers::FlowMatchingTrainer& trainer, std::ostream& metrics
             window = 0;
             window_n = 0;
         }
-        if (o.checkpoint_every > 0 && p.step % o.checkpoint_every == 0 && p.step != p.total)
-            io::save_checkpoint(o.checkpoint_path, trainer.checkpoint(o.config_json));
+        if (o.checkpoint_every > 0 && p.step % o.checkpoint_every == 0 && p.step != p.total) save();
         if (o.on_step) o.on_step(p.step);
         if (o.time_budget_min > 0 && p.elapsed_s > 60.0 * o.time_budget_min) {
             std::fprintf(stderr, "\ntime budget of %.1f min reached at step %lld\n", o.time_budget_min,
@@ -47,7 +51,7 @@ void run_flow_loop(trainers::FlowMatchingTrainer& trainer, std::ostream& metrics
         return true;
     });
     bar.finish();
-    io::save_checkpoint(o.checkpoint_path, trainer.checkpoint(o.config_json));
+    save();
 }
 
 }  // namespace rflow::cli

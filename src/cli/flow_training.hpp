@@ -21,6 +21,7 @@ struct FlowLoopOptions {
     int64_t checkpoint_every = 0; ///< 0 = only at the end
     double time_budget_min = 0;   ///< 0 = no limit
     std::function<void(int64_t step)> on_step;  ///< after each step's bookkeeping (e.g. sample grids)
+    std::function<void(io::Checkpoint&)> on_save;  ///< adds state of the caller's own to each checkpoint
 };
 
 /// Restores the trainer from `path` (BadInput naming the file if unreadable); `check` may

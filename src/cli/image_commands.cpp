@@ -5,6 +5,7 @@
 #include "image_commands.hpp"
 
 #include <algorithm>
+#include <array>
 #include <optional>
 #include <chrono>
 #include <cmath>
@@ -271,7 +272,20 @@ int run_train_images(ImageTrainFlags f) {
     const std::string ckpt = (fs::path(f.output) / "checkpoint.safetensors").string();
     const std::string metrics_path = (fs::path(f.output) / "metrics.jsonl").string();
     const std::string grid = (fs::path(f.output) / "samples.png").string();
-    if (f.resume && fs::exists(ckpt)) resume_training(*trainer, ckpt);
+    // a text model's caption draws are its own random stream: saved beside the trainer's, so a resumed
+    // run draws the same captions as an uninterrupted one
+    auto* text_model = dynamic_cast<nn::TextDiT*>(model.get());
+    if (f.resume && fs::exists(ckpt))
+        resume_training(*trainer, ckpt, [&](const io::Checkpoint& c) {
+            if (!text_model) return;
+            for (const auto& [key, value] : c.metadata)
+                if (key == "caption_rng") {
+                    std::array<uint64_t, 3> st{};
+                    if (std::sscanf(value.c_str(), "%lu %lu %lu", &st[0], &st[1], &st[2]) != 3)
+                        throw BadInput(ckpt + ": caption_rng '" + value + "' is not three integers");
+                    text_model->caption_generator().set_state(st);
+                }
+        });
     std::ofstream metrics(metrics_path, f.resume ? std::ios::app : std::ios::trunc);
     if (!metrics) throw Error("cannot write " + metrics_path);
     std::fprintf(stderr, "training a %s flow on %s (%lld images %lldx%lld, %lld classes): %lld parameters, %lld steps, batch %lld\n",
@@ -301,6 +315,12 @@ int run_train_images(ImageTrainFlags f) {
     loop.log_every = f.log_every;
     loop.checkpoint_every = f.checkpoint_every;
     loop.time_budget_min = f.time_budget_min;
+    if (text_model)
+        loop.on_save = [text_model](io::Checkpoint& c) {
+            const std::array<uint64_t, 3> st = text_model->caption_generator().state();
+            c.metadata.emplace_back("caption_rng", std::to_string(st[0]) + " " + std::to_string(st[1]) + " " +
+                                                       std::to_string(st[2]));
+        };
     loop.on_step = [&](int64_t step) {
         if (f.sample_every > 0 && step % f.sample_every == 0 && step != f.train.steps) sample_now(step);
     };
