@@ -20,6 +20,8 @@
 #include "rflow/retry.hpp"
 #include "rflow/tensor.hpp"
 
+#include "temp_dir.hpp"
+
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using rflow::Retry;
@@ -54,27 +56,7 @@ struct RecordedFilePolicy {
     ~RecordedFilePolicy() { rflow::io::set_file_retry_policy(rflow::io::default_file_retry_policy()); }
 };
 
-/// A fresh directory under the system temp dir, removed with its contents at scope exit.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static int counter = 0;
-        path = fs::temp_directory_path() /
-               ("rflow_test_retry_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::string file(const std::string& name) const { return (path / name).string(); }
-    std::vector<std::string> names() const {
-        std::vector<std::string> out;
-        for (const auto& e : fs::directory_iterator(path)) out.push_back(e.path().filename().string());
-        return out;
-    }
-};
+using rflow::testing::TempDir;
 
 rflow::io::Checkpoint make_checkpoint(int64_t step, float value) {
     rflow::io::Checkpoint c;

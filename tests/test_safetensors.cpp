@@ -15,27 +15,14 @@
 #include "rflow/io/half.hpp"
 #include "rflow/io/safetensors.hpp"
 
+#include "temp_dir.hpp"
+
 namespace fs = std::filesystem;
 using namespace rflow::io;
 
 namespace {
 
-/// A fresh directory under the system temp dir, removed with its contents at scope exit.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static int counter = 0;
-        path = fs::temp_directory_path() /
-               ("rflow_test_safetensors_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using rflow::testing::TempDir;
 
 /// Hand-made safetensors image: 8-byte LE header length, header text as given (no padding), data.
 std::vector<uint8_t> make_file(const std::string& header, const std::vector<uint8_t>& data = {}) {
