@@ -13,6 +13,7 @@
 #include <rflow/optim/adam.hpp>
 #include <rflow/trainers/coupling.hpp>
 #include <rflow/trainers/flow_matching.hpp>
+#include <rflow/trainers/guidance.hpp>
 
 #include "gradcheck.hpp"
 
@@ -114,6 +115,17 @@ TEST_CASE("text DiT: labels are their captions, the null label is the empty prom
     CHECK(max_abs_diff(model.forward_prompts(x, t, {"a bag", "a bag", "a bag"}),
                        model.forward_prompts(x, t, {"a dress", "a dress", "a dress"})) > 1e-4);
     CHECK_THROWS_AS(model.forward(x, t, {11, 0, 0}), Error);
+    // guidance over prompts is the shared mechanism: v_u + w (v_c - v_u) with the empty prompt as v_u
+    const std::vector<std::string> bag(3, "a bag");
+    const samplers::VelocityField guided = trainers::guided_velocity(
+        [&](const Tensor& xx, const Tensor& tt, const std::vector<bool>& cond) {
+            std::vector<std::string> p;
+            for (bool c : cond) p.push_back(c ? "a bag" : "");
+            return model.forward_prompts(xx, tt, p);
+        },
+        2.f);
+    const Tensor vc = model.forward_prompts(x, t, bag), vu = model.forward_prompts(x, t, {"", "", ""});
+    CHECK(max_abs_diff(guided(x, t), sub(mul(vc, 2.f), vu)) < 1e-5);
     // training mode: random captions with sampled segmentations; eval mode: deterministic
     model.train();
     const Tensor a = model.forward(x, t, {7, 7, 7}), b = model.forward(x, t, {7, 7, 7});

@@ -385,16 +385,14 @@ Tensor sample_model(nn::VelocityModel& model, const Shape& sample_shape, int64_t
     if (!prompt.empty()) {
         auto* text = dynamic_cast<nn::TextDiT*>(&model);
         if (!text) throw BadInput("--prompt needs a text-conditioned model (train-images --text)");
-        // v = v_u + w (v_c - v_u), the prompt against the empty prompt, in one pass over [x; x]
-        v = [text, prompt, cfg_scale](const Tensor& x, const Tensor& t) {
-            const int64_t rows = x.size(0);
-            std::vector<std::string> prompts(static_cast<size_t>(rows), prompt);
-            if (cfg_scale == 1.f) return text->forward_prompts(x, t, prompts);
-            prompts.insert(prompts.end(), static_cast<size_t>(rows), std::string());
-            const Tensor both = text->forward_prompts(concat({x, x}, 0), concat({t, t}, 0), prompts);
-            const Tensor vc = both.slice(0, 0, rows), vu = both.slice(0, rows, 2 * rows);
-            return add(vu, mul(sub(vc, vu), cfg_scale));
-        };
+        // guidance of the prompt against the empty prompt, the same mechanism as for labels
+        v = trainers::guided_velocity(
+            [text, prompt](const Tensor& x, const Tensor& t, const std::vector<bool>& conditional) {
+                std::vector<std::string> prompts;
+                for (bool c : conditional) prompts.push_back(c ? prompt : std::string());
+                return text->forward_prompts(x, t, prompts);
+            },
+            cfg_scale);
     } else if (!labels.empty()) {
         v = trainers::guided_velocity(model, labels, cfg_scale);
         o.per_sample = false;  // the labels belong to whole-batch calls

@@ -4,6 +4,7 @@
 // are computed in one batched forward pass of 2N rows.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "rflow/export.hpp"
@@ -16,5 +17,11 @@ namespace rflow::trainers {
 /// scale w. The field must be called on the whole batch (samplers with per-sample adaptive
 /// stepping call it on subsets: use batch-wide stepping), else an Error says so.
 RFLOW_API samplers::VelocityField guided_velocity(nn::VelocityModel& model, std::vector<int64_t> labels, float scale);
+
+/// The same guidance for any kind of condition (labels, prompts): `velocity(x, t, conditional)` runs
+/// the model with row i conditioned when conditional[i] is true and with the null condition when it
+/// is false. w = 1 and w = 0 take one pass over the N rows; other w one pass over 2N rows.
+using MixedVelocity = std::function<Tensor(const Tensor& x, const Tensor& t, const std::vector<bool>& conditional)>;
+RFLOW_API samplers::VelocityField guided_velocity(MixedVelocity velocity, float scale);
 
 }  // namespace rflow::trainers
