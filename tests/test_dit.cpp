@@ -16,6 +16,7 @@
 #include <rflow/trainers/flow_matching.hpp>
 #include <rflow/trainers/guidance.hpp>
 
+#include "conditioning_check.hpp"
 #include "gradcheck.hpp"
 
 using namespace rflow;
@@ -205,19 +206,7 @@ TEST_CASE("DiT class conditioning: labels change the output, the null label is t
     Generator g(5);
     nn::DiT net(tiny("gqa", "2d", 3), g);
     randomise_zero_init(net);
-    NoGradGuard ng;
-    Tensor x = rand_tensor({2, 1, 4, 4}, 10), t = rand_tensor({2}, 11, 0.f, 1.f);
-    Tensor a = net.forward(x, t, {0, 0}), b = net.forward(x, t, {1, 1}), u = net.forward(x, t, {3, 3});
-    CHECK(max_abs_diff(a, b) > 1e-4);
-    CHECK(max_abs_diff(u, net.forward(x, t)) == 0.0);
-    CHECK_THROWS_AS(net.forward(x, t, {4, 0}), Error);
-    CHECK_THROWS_AS(net.forward(x, t, {0}), Error);
-    std::vector<int64_t> labels{0, 2};
-    auto v0 = trainers::guided_velocity(net, labels, 0.f)(x, t);
-    auto v2 = trainers::guided_velocity(net, labels, 2.f)(x, t);
-    Tensor vc = net.forward(x, t, labels);
-    CHECK(max_abs_diff(v0, u) < 1e-6);
-    CHECK(max_abs_diff(v2, sub(mul(vc, 2.f), u)) < 1e-5);
+    rflow::testing::check_class_conditioning(net, rand_tensor({2, 1, 4, 4}, 10), rand_tensor({2}, 11, 0.f, 1.f));
 }
 
 TEST_CASE("DiT: LoRA reaches the attention and MLP projections") {

@@ -13,6 +13,7 @@
 #include <rflow/trainers/flow_matching.hpp>
 #include <rflow/trainers/guidance.hpp>
 
+#include "conditioning_check.hpp"
 #include "gradcheck.hpp"
 
 using namespace rflow;
@@ -88,23 +89,7 @@ TEST_CASE("class conditioning: labels change the output, the null label is the u
     Generator g(3);
     nn::UNet net(tiny(3), g);
     randomise_output(net);
-    NoGradGuard ng;
-    Tensor x = rand_tensor({2, 1, 8, 8}, 10), t = rand_tensor({2}, 11, 0.f, 1.f);
-    Tensor a = net.forward(x, t, {0, 0}), b = net.forward(x, t, {1, 1}), u = net.forward(x, t, {3, 3});
-    CHECK(max_abs_diff(a, b) > 1e-4);
-    CHECK(max_abs_diff(u, net.forward(x, t)) == 0.0);
-    CHECK_THROWS_AS(net.forward(x, t, {4, 0}), Error);
-    CHECK_THROWS_AS(net.forward(x, t, {0}), Error);
-    // guidance: v = v_u + w (v_c - v_u), one batched pass
-    std::vector<int64_t> labels{0, 2};
-    auto v0 = trainers::guided_velocity(net, labels, 0.f)(x, t);
-    auto v1 = trainers::guided_velocity(net, labels, 1.f)(x, t);
-    auto v2 = trainers::guided_velocity(net, labels, 2.f)(x, t);
-    CHECK(max_abs_diff(v0, u) < 1e-6);
-    CHECK(max_abs_diff(v1, net.forward(x, t, labels)) < 1e-6);
-    CHECK(max_abs_diff(v2, sub(mul(v1, 2.f), v0)) < 1e-5);
-    CHECK_THROWS_WITH_AS(trainers::guided_velocity(net, labels, 2.f)(x.slice(0, 0, 1), t.slice(0, 0, 1)),
-                         doctest::Contains("batch-wide"), Error);
+    rflow::testing::check_class_conditioning(net, rand_tensor({2, 1, 8, 8}, 10), rand_tensor({2}, 11, 0.f, 1.f));
 }
 
 TEST_CASE("label dropout 1 trains only the null label's embedding") {
