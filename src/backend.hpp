@@ -111,8 +111,17 @@ struct Backend {
                                float scale, bool causal);
 };
 
-/// The backend of a device; the CUDA one throws a clear Error in CPU-only builds.
+/// The backend of a device; the CUDA one throws a clear Error in CPU-only builds. Under
+/// rflow::cuda_emulated() the CUDA device is served by the CPU table (host memory, CPU kernels).
 const Backend& get(Device d);
+
+/// True when this build has the CUDA backend and cudaGetDeviceCount finds a GPU (never throws).
+bool cuda_device_present();
+/// True while the CPU kernels serve the emulated CUDA device (rflow::cuda_emulated()): only then may
+/// host code read the memory of a CUDA tensor.
+bool in_emulated_kernel();
+/// Waits for the CUDA stream (Error in builds without CUDA).
+void cuda_synchronize();
 
 const Backend& cpu();
 const Backend& cuda();

@@ -4,9 +4,11 @@
 
 namespace rflow {
 
-bool cuda_available() { return false; }
-
 namespace backend {
+
+bool cuda_device_present() { return false; }
+
+void cuda_synchronize() { cuda(); }  // the clear error
 
 const Backend& cuda() {
     RFLOW_FAIL("this rflow was built without CUDA (configure with -Dcuda=enabled and nvcc on PATH); "

@@ -173,5 +173,28 @@ check "unknown sampler" 2 $?
 "$rflow" --help >/dev/null 2>&1; check "--help" 0 $?
 "$rflow" train --help | grep -q "batch-size INT:POSITIVE=1024"; check "train --help shows defaults" 0 $?
 
+# --device: without a GPU, cuda is a clear usage error; under RFLOW_EMULATE_CUDA (host memory standing
+# in for the GPU) a run on "cuda" must match the CPU run loss for loss (noise, times and batches are
+# drawn on the host), and sample/eval/reflow take the flag too
+"$rflow" train --device tpu -o "$dir/x" >/dev/null 2>&1; check "unknown --device" 2 $?
+if ! "$rflow" info | grep -q "cuda: available"; then
+    "$rflow" train --device cuda "${small[@]}" --steps 20 -o "$dir/nogpu" 2>&1 | grep -q -- "--device cuda: no CUDA GPU"
+    check "--device cuda without a GPU names the flag" 0 $?
+fi
+RFLOW_EMULATE_CUDA=1 "$rflow" train --device cuda "${small[@]}" --steps 40 --hidden 32 --dataset moons -o "$dir/dev-cuda" >/dev/null 2>&1
+check "train --device cuda" 0 $?
+RFLOW_EMULATE_CUDA=1 "$rflow" train --device cpu "${small[@]}" --steps 40 --hidden 32 --dataset moons -o "$dir/dev-cpu" >/dev/null 2>&1
+check "train --device cpu" 0 $?
+cmp -s <(grep -o '"loss":[^,]*' "$dir/dev-cuda/metrics.jsonl") <(grep -o '"loss":[^,]*' "$dir/dev-cpu/metrics.jsonl")
+check "the same seed gives the same losses on both devices" 0 $?
+RFLOW_EMULATE_CUDA=1 "$rflow" sample --device cuda --model "$dir/dev-cuda/checkpoint.safetensors" --num-samples 50 -o "$dir/dev.csv" >/dev/null 2>&1
+check "sample --device cuda" 0 $?
+RFLOW_EMULATE_CUDA=1 "$rflow" eval --device cuda --model "$dir/dev-cuda/checkpoint.safetensors" --methods euler:4 \
+    --num-samples 100 --w2-points 50 -o "$dir/dev-eval" >/dev/null 2>&1
+check "eval --device cuda" 0 $?
+RFLOW_EMULATE_CUDA=1 "$rflow" reflow --device cuda --model "$dir/dev-cuda/checkpoint.safetensors" "${small[@]}" --steps 20 \
+    --pairs 200 --pair-steps 3 -o "$dir/dev-2rf" >/dev/null 2>&1
+check "reflow --device cuda" 0 $?
+
 echo "$fails failed"
 [ "$fails" -eq 0 ]

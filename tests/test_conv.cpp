@@ -7,66 +7,21 @@
 #include <functional>
 
 #include "gradcheck.hpp"
+#include "op_cases.hpp"
 
 using namespace rflow;
 using rflow::testing::check_grad;
 using rflow::testing::check_grad2;
 using rflow::testing::max_abs_diff;
 using rflow::testing::rand_tensor;
+using rflow::testing::ConvCase;
+using rflow::testing::conv_cases;
+using rflow::testing::describe;
+using rflow::testing::image_op_cases;
+using rflow::testing::OpCase;
 using V = std::vector<Tensor>;
 
 namespace {
-
-struct ConvCase {
-    int64_t n, cin, cout, h, w, kh, kw, sh, sw, ph, pw, dh, dw, groups;
-    Int2 stride() const { return {sh, sw}; }
-    Int2 padding() const { return {ph, pw}; }
-    Int2 dilation() const { return {dh, dw}; }
-    int64_t ho() const { return conv2d_out_size(h, kh, sh, ph, dh); }
-    int64_t wo() const { return conv2d_out_size(w, kw, sw, pw, dw); }
-    Shape x_shape() const { return {n, cin, h, w}; }
-    Shape w_shape() const { return {cout, cin / groups, kh, kw}; }
-    Shape y_shape() const { return {n, cout, ho(), wo()}; }
-    // output_padding that makes conv_transpose2d return exactly [h, w]
-    Int2 output_padding() const {
-        return {h - ((ho() - 1) * sh - 2 * ph + dh * (kh - 1) + 1), w - ((wo() - 1) * sw - 2 * pw + dw * (kw - 1) + 1)};
-    }
-};
-
-std::vector<ConvCase> conv_cases() {
-    //        n  cin cout h   w  kh kw sh sw ph pw dh dw groups
-    return {
-        {2, 3, 4, 5, 5, 3, 3, 1, 1, 0, 0, 1, 1, 1},     // plain 3x3
-        {2, 3, 4, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1},     // same padding
-        {2, 3, 4, 7, 6, 3, 3, 2, 2, 1, 1, 1, 1, 1},     // stride 2
-        {1, 2, 3, 8, 8, 3, 3, 1, 1, 2, 2, 2, 2, 1},     // dilation 2, padding 2
-        {2, 4, 6, 6, 5, 3, 3, 1, 1, 1, 1, 1, 1, 2},     // groups 2
-        {2, 4, 4, 6, 6, 3, 3, 1, 1, 1, 1, 1, 1, 4},     // depthwise
-        {2, 4, 8, 6, 6, 3, 3, 2, 2, 1, 1, 1, 1, 4},     // depthwise, multiplier 2, stride 2
-        {3, 5, 7, 6, 7, 1, 1, 1, 1, 0, 0, 1, 1, 1},     // 1x1 (plain GEMM)
-        {3, 4, 6, 6, 7, 1, 1, 2, 2, 0, 0, 1, 1, 2},     // 1x1, stride 2, groups 2
-        {2, 3, 2, 5, 9, 2, 3, 1, 2, 0, 1, 1, 1, 1},     // non-square kernel and stride
-        {2, 3, 4, 9, 7, 5, 5, 2, 1, 2, 2, 1, 1, 1},     // 5x5, padding 2
-        {2, 2, 3, 7, 7, 3, 1, 1, 1, 1, 0, 2, 1, 1},     // 3x1, dilation (2, 1)
-        {2, 2, 2, 3, 3, 3, 3, 1, 1, 2, 2, 1, 1, 1},     // rows made only of padding
-        {2, 3, 3, 4, 4, 2, 2, 3, 3, 1, 1, 1, 1, 1},     // stride larger than the kernel
-        {20, 3, 4, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1},    // small images: samples folded into one GEMM
-        {7, 4, 4, 3, 3, 1, 1, 1, 1, 0, 0, 1, 1, 1},     // 1x1 folded
-        {40, 8, 16, 6, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2},   // many folded blocks
-        {1, 16, 8, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1, 1},  // one large image (work split inside)
-        {5, 6, 4, 12, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // a few mid-sized images
-        {1, 32, 32, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1, 1}, // one image, GEMM rows split across threads
-        {2, 3, 4, 4, 5, 1, 1, 1, 1, 1, 1, 1, 1, 1},     // 1x1 with padding
-        {2, 3, 2, 5, 5, 3, 1, 1, 1, 1, 1, 1, 1, 1},     // 3x1 padded along its width of 1
-    };
-}
-
-std::string describe(const ConvCase& c) {
-    std::ostringstream os;
-    os << "x " << shape_str(c.x_shape()) << " w " << shape_str(c.w_shape()) << " stride " << c.sh << "x" << c.sw
-       << " pad " << c.ph << "x" << c.pw << " dil " << c.dh << "x" << c.dw << " groups " << c.groups;
-    return os.str();
-}
 
 // The definition, loop by loop: y[n,o,i,j] = b[o] + sum w[o,c,a,e] x[n, g Cg + c, i sh - ph + a dh, j sw - pw + e dw]
 std::vector<float> direct_conv(const ConvCase& c, const Tensor& x, const Tensor& w, const Tensor& b) {
@@ -250,67 +205,9 @@ TEST_CASE("group_norm: the fused first-order backward equals the differentiable 
     }
 }
 
-namespace {
-
-struct OpCase {
-    std::string name;
-    rflow::testing::Fn f;
-    V inputs;
-    bool second_order;
-};
-
-// Every op with its three conv maps over a few geometries (first and second order, as in a critic).
-std::vector<OpCase> op_cases() {
-    std::vector<OpCase> k;
-    auto r = [](Shape s, uint64_t seed, float lo = -1.f, float hi = 1.f) { return rand_tensor(s, seed, lo, hi); };
-    auto h = [](Shape s, uint64_t seed) { return rand_tensor(s, seed, -0.5f, 0.5f); };  // keeps sums small
-    uint64_t seed = 100;
-    // second order on the first geometry only: central differences of a sum of squared gradients
-    // lose float precision as inputs grow
-    for (const ConvCase& c : {ConvCase{2, 2, 4, 5, 5, 3, 3, 2, 2, 1, 1, 1, 1, 2}, ConvCase{2, 4, 4, 5, 5, 3, 3, 2, 2, 1, 1, 1, 1, 2},
-                              ConvCase{1, 2, 3, 6, 5, 2, 3, 1, 1, 1, 0, 2, 1, 1}, ConvCase{3, 3, 2, 3, 3, 1, 1, 1, 1, 0, 0, 1, 1, 1},
-                              ConvCase{2, 2, 2, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1, 2}}) {
-        const Int2 op = c.output_padding();
-        const bool second = seed == 100;
-        k.push_back({"conv2d " + describe(c), [c](const V& v) { return conv2d(v[0], v[1], v[2], c.stride(), c.padding(), c.dilation(), c.groups); },
-                     {h(c.x_shape(), ++seed), h(c.w_shape(), ++seed), h({c.cout}, ++seed)}, second});
-        k.push_back({"conv_transpose2d " + describe(c), [c, op](const V& v) {
-                         return conv_transpose2d(v[0], v[1], v[2], c.stride(), c.padding(), op, c.dilation(), c.groups); },
-                     {h(c.y_shape(), ++seed), h(c.w_shape(), ++seed), h({c.cin}, ++seed)}, second});
-        k.push_back({"conv2d_weight " + describe(c), [c](const V& v) {
-                         return conv2d_weight(v[0], v[1], c.w_shape(), c.stride(), c.padding(), c.dilation(), c.groups); },
-                     {h(c.x_shape(), ++seed), h(c.y_shape(), ++seed)}, second});
-        k.push_back({"conv2d_input " + describe(c), [c](const V& v) {
-                         return conv2d_input(v[0], v[1], c.x_shape(), c.stride(), c.padding(), c.dilation(), c.groups); },
-                     {h(c.y_shape(), ++seed), h(c.w_shape(), ++seed)}, second});
-    }
-    // squares make the resampling ops' second derivatives non-zero
-    k.push_back({"conv2d dilated", [](const V& v) { return conv2d(v[0], v[1], Tensor(), 1, 2, 2); },
-                 {r({1, 2, 5, 4}, 43), r({2, 2, 3, 3}, 44)}, true});
-    k.push_back({"upsample", [](const V& v) { return upsample_nearest2d(mul(v[0], v[0]), 2); }, {h({2, 2, 2, 3}, 25)}, true});
-    k.push_back({"upsample 1x3", [](const V& v) { return upsample_nearest2d(v[0], {1, 3}); }, {r({2, 2, 3, 2}, 24)}, false});
-    k.push_back({"avg_pool k=s", [](const V& v) { return avg_pool2d(mul(v[0], v[0]), 2); }, {h({2, 2, 4, 5}, 26)}, true});
-    k.push_back({"avg_pool k!=s", [](const V& v) { return avg_pool2d(mul(v[0], v[0]), 2, 1); }, {h({1, 2, 3, 4}, 27)}, true});
-    k.push_back({"avg_pool 3, stride (1, 2)", [](const V& v) { return avg_pool2d(v[0], 3, {1, 2}); }, {r({2, 2, 5, 6}, 23)}, false});
-    k.push_back({"group_norm", [](const V& v) { return group_norm(v[0], 2, v[1], v[2]); },
-                 {r({2, 4, 2, 3}, 28, -2.f, 2.f), r({4}, 29, 0.5f, 1.5f), r({4}, 30)}, true});
-    k.push_back({"group_norm plain", [](const V& v) { return group_norm(v[0], 3); }, {r({2, 6, 2, 3}, 31, -2.f, 2.f)}, false});
-    k.push_back({"dropout", [](const V& v) { Generator g(5); return dropout(v[0], 0.4f, g); }, {r({3, 4, 5}, 32)}, false});
-    // a small WGAN-GP critic: conv -> silu -> group norm -> pool -> up -> strided conv -> score
-    k.push_back({"critic", [](const V& v) {
-                     Tensor h = silu(conv2d(v[0], v[1], v[2], 1, 1));
-                     h = avg_pool2d(group_norm(h, 2, v[3], v[4]), 2);
-                     return sum(conv2d(upsample_nearest2d(h, 2), v[5], Tensor(), 2, 1), {1, 2, 3});
-                 },
-                 {r({2, 2, 4, 4}, 56), r({4, 2, 3, 3}, 57), r({4}, 58), r({4}, 59, 0.5f, 1.5f), r({4}, 60), r({1, 4, 3, 3}, 61)},
-                 true});
-    return k;
-}
-
-}  // namespace
 
 TEST_CASE("every image op matches central differences (first order)") {
-    for (const OpCase& c : op_cases()) {
+    for (const OpCase& c : image_op_cases()) {
         CAPTURE(c.name);
         auto res = check_grad(c.f, c.inputs, 1e-2f);  // conv maps are linear in each input: exact steps
         INFO(res.report);
@@ -320,7 +217,7 @@ TEST_CASE("every image op matches central differences (first order)") {
 
 TEST_CASE("second order: conv2d, conv_transpose2d, group_norm, avg_pool2d, upsample and a critic") {
     int checked = 0;
-    for (const OpCase& c : op_cases()) {
+    for (const OpCase& c : image_op_cases()) {
         if (!c.second_order) continue;
         CAPTURE(c.name);
         auto res = check_grad2(c.f, c.inputs, 1e-2f);

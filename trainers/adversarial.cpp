@@ -14,7 +14,7 @@ Tensor euler_map(nn::VelocityModel& student, const Tensor& z, int64_t k) {
     RFLOW_CHECK(k >= 1, "euler_map: k must be >= 1, got " << k);
     Tensor x = z;
     for (int64_t i = 0; i < k; ++i) {
-        const Tensor t = Tensor::full({z.size(0)}, static_cast<float>(i) / static_cast<float>(k));
+        const Tensor t = Tensor::full({z.size(0)}, static_cast<float>(i) / static_cast<float>(k), z.device());
         x = add(x, mul(student.forward(x, t), 1.f / static_cast<float>(k)));  // x + v(x, i/k) / k
     }
     return x;
@@ -33,7 +33,7 @@ AdversarialTerm::AdversarialTerm(nn::VelocityModel& student, nn::Critic& critic,
 Tensor AdversarialTerm::operator()(const trainers::TrainingBatch& batch) {
     const Tensor fake = euler_map(student_, batch.x0, o_.k);
     for (int64_t i = 0; i < o_.n_critic; ++i) {
-        const Tensor real = real_(fake.size(0), gen_);
+        const Tensor real = real_(fake.size(0), gen_).to(fake.device());
         critic_opt_.zero_grad();
         nn::CriticLoss l = nn::critic_loss(o_.loss, critic_, real, fake.detach(), gen_, o_.loss_options);
         last_critic_loss_ = l.total.item();

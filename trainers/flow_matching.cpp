@@ -40,8 +40,13 @@ FlowMatchingTrainer::FlowMatchingTrainer(nn::VelocityModel& model, optim::Optimi
 FlowMatchingTrainer::~FlowMatchingTrainer() = default;
 
 float FlowMatchingTrainer::step() {
+    // Batches and times are drawn on the host (the same numbers for every device) and moved to
+    // the model's device.
+    const Device dev = model_.device();
     TrainingBatch b = pairs_(cfg_.batch, gen_);
-    Tensor t = times_->sample(cfg_.batch, gen_);
+    b.x0 = b.x0.to(dev);
+    b.x1 = b.x1.to(dev);
+    Tensor t = times_->sample(cfg_.batch, gen_).to(dev);
     if (!b.labels.empty() && cfg_.label_dropout > 0.f) {
         // classifier-free guidance: replace labels by the null label with probability p
         std::vector<float> u(b.labels.size());

@@ -57,7 +57,7 @@ GANTrainer::GANTrainer(nn::Module& generator, nn::VelocityModel& field, optim::O
 Tensor GANTrainer::latents(int64_t n, Generator& gen) const {
     Shape s{n};
     s.insert(s.end(), cfg_.latent_shape.begin(), cfg_.latent_shape.end());
-    return Tensor::normal(s, gen);
+    return Tensor::normal(s, gen).to(generator_.device());  // drawn on the host: the same on every device
 }
 
 Tensor GANTrainer::sample(int64_t n, Generator& gen) {
@@ -71,7 +71,7 @@ void GANTrainer::critic_step(GANStepStats& stats) {
         NoGradGuard ng;
         fake = generator_.forward(latents(cfg_.batch, gen_));
     }
-    const Tensor real = data_(cfg_.batch, gen_);
+    const Tensor real = data_(cfg_.batch, gen_).to(fake.device());
     RFLOW_CHECK(real.shape() == fake.shape(), "GAN: data batch " << shape_str(real.shape()) << " and generator output "
                                                                   << shape_str(fake.shape()) << " differ in shape");
     critic_opt_.zero_grad();
@@ -83,7 +83,7 @@ void GANTrainer::critic_step(GANStepStats& stats) {
         loss = l.total;
     } else {
         // eq. 1: regress v(x_t, t) onto x_real - x_fake, fakes at t = 0
-        loss = trainers::flow_matching_loss(*field_, fake, real, Tensor::uniform({cfg_.batch}, gen_));
+        loss = trainers::flow_matching_loss(*field_, fake, real, Tensor::uniform({cfg_.batch}, gen_).to(real.device()));
     }
     stats.critic_loss = loss.item();
     check_finite(stats.critic_loss, "critic loss", step_);
@@ -111,7 +111,7 @@ void GANTrainer::generator_step(GANStepStats& stats) {
     {
         NoGradGuard ng;
         const Tensor g0 = generator_.forward(z);
-        target = add(g0, mul(field_->forward(g0, Tensor::zeros({cfg_.batch})), cfg_.epsilon));
+        target = add(g0, mul(field_->forward(g0, Tensor::zeros({cfg_.batch}, g0.device())), cfg_.epsilon));
     }
     for (int64_t i = 0; i < cfg_.n_gen; ++i) {
         gen_opt_.zero_grad();

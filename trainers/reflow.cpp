@@ -21,10 +21,10 @@ Pairs generate_pairs(const samplers::VelocityField& v, const Shape& sample_shape
         Shape s{m};
         s.insert(s.end(), sample_shape.begin(), sample_shape.end());
         Tensor z0 = Tensor::normal(s, gen);
-        samplers::SampleResult r = sampler->sample(v, z0, o.sampler_options);
+        samplers::SampleResult r = sampler->sample(v, z0.to(o.device), o.sampler_options);
         RFLOW_CHECK(!r.budget_exhausted, "generate_pairs: the " << o.sampler << " step budget ran out before t = 1");
         z0s.push_back(z0);
-        z1s.push_back(r.x);
+        z1s.push_back(r.x.to(Device::cpu));
         nfe += r.nfe;
         done += m;
         if (o.progress && !o.progress(done, n)) RFLOW_FAIL("pair generation cancelled at " << done << " of " << n);

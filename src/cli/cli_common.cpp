@@ -276,6 +276,7 @@ LoadedModel load_model(const std::string& path, bool use_ema) {
         lora->merge();
         lora.reset();  // detaches the adapters; the merged weights stay
     }
+    m.model->to(cli_device());
     return m;
 }
 
@@ -380,7 +381,7 @@ Tensor sample_model(nn::VelocityModel& model, const Shape& sample_shape, int64_t
     Generator g(seed, 2);
     Shape s{n};
     s.insert(s.end(), sample_shape.begin(), sample_shape.end());
-    Tensor x0 = Tensor::normal(s, g);
+    Tensor x0 = Tensor::normal(s, g).to(model.device());  // drawn on the host: the same on every device
     samplers::VelocityField v = velocity_of(model);
     if (!prompt.empty()) {
         auto* text = dynamic_cast<nn::TextDiT*>(&model);
@@ -404,8 +405,33 @@ Tensor sample_model(nn::VelocityModel& model, const Shape& sample_shape, int64_t
     if (r.budget_exhausted)
         std::fprintf(stderr, "warning: %s stopped at its step budget before t = 1\n", f.method.c_str());
     if (nfe) *nfe = r.nfe;
-    if (trajectory) *trajectory = r.trajectory;
-    return r.x;
+    if (trajectory) trajectory->clear();
+    if (trajectory)
+        for (const Tensor& x : r.trajectory) trajectory->push_back(x.to(Device::cpu));
+    return r.x.to(Device::cpu);
+}
+
+namespace {
+std::string& device_flag() {
+    static std::string d = "cpu";
+    return d;
+}
+}  // namespace
+
+void add_device_flag(CLI::App* app) {
+    app->add_option("--device", device_flag(),
+                    "Where the network runs: cpu, or cuda (an NVIDIA GPU; needs a CUDA build, see `rflow info`). "
+                    "Noise, times and batches are drawn on the host, so a seed gives the same run on either")
+        ->check(CLI::IsMember({"cpu", "cuda"}))
+        ->capture_default_str();
+}
+
+Device cli_device() {
+    if (device_flag() == "cpu") return Device::cpu;
+    if (!cuda_available())
+        throw BadInput("--device cuda: no CUDA GPU answers on this machine (`rflow info` shows the build); use "
+                       "--device cpu");
+    return Device::cuda;
 }
 
 const CLI::Validator& positive() {

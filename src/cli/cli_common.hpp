@@ -111,6 +111,12 @@ Tensor sample_model(nn::VelocityModel& model, const Shape& sample_shape, int64_t
                     const std::vector<int64_t>& labels = {}, float cfg_scale = 1.f,
                     const std::string& prompt = "");
 
+/// --device cpu|cuda on a command that runs networks; one setting for the process (train, reflow,
+/// distill, train-images, sample, eval).
+void add_device_flag(CLI::App* app);
+/// The device --device named; BadInput naming the flag when it is cuda and no GPU answers.
+Device cli_device();
+
 /// A CLI11 check: the value must be a number > 0 (with a readable message).
 const CLI::Validator& positive();
 

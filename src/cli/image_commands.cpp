@@ -249,6 +249,7 @@ int run_train_images(ImageTrainFlags f) {
             return trainers::flow_matching_loss(*model, Tensor::normal(x1.shape(), g), x1, Tensor::uniform({n}, g), labels);
         }, f.train.seed);
     }
+    model->to(cli_device());
     optim::AdamOptions adam;
     adam.lr = f.lr;
     optim::Adam opt = lora ? optim::Adam(lora->lora_plus_groups(f.lr, f.lora.plus_ratio), adam)
@@ -367,6 +368,7 @@ std::function<int()> add_image_commands(CLI::App& app) {
     f->train.label_dropout = 0.1f;
     f->train.grad_clip = 1.f;
     CLI::App* c = app.add_subcommand("train-images", "Train a U-Net or DiT flow on Fashion-MNIST or an image folder");
+    add_device_flag(c);
     c->add_option("--dataset", f->dataset, "fashion-mnist (or use --image-folder)")->capture_default_str();
     c->add_option("--data-dir", f->data_dir, "Where the Fashion-MNIST IDX files are")->capture_default_str();
     c->add_option("--image-folder", f->image_folder, "Train on the images under this folder (sub-folders = classes)");

@@ -37,7 +37,10 @@ int main(int argc, char** argv) {
     try {
         if (info->parsed()) {
             std::printf("rflow %s\ncuda: %s\nthreads: %d\npng: %s\n", RFLOW_VERSION,
-                        cuda_available() ? "available" : "not available (CPU only)", num_threads(),
+                        cuda_emulated()    ? "available (emulated by the CPU: RFLOW_EMULATE_CUDA=1)"
+                        : cuda_available() ? "available"
+                                           : "not available (CPU only)",
+                        num_threads(),
                         io::png_supported() ? "yes" : "no");
             return 0;
         }

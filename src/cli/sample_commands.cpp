@@ -359,6 +359,7 @@ std::function<int()> add_sample_commands(CLI::App& app) {
     auto sf = std::make_shared<SampleFlags>();
     auto ef = std::make_shared<EvalFlags>();
     CLI::App* sample = app.add_subcommand("sample", "Sample a trained model; write a PNG beside the data or a CSV");
+    add_device_flag(sample);
     sample->add_option("--model", sf->model, "Checkpoint written by train, reflow or distill")->required();
     sample->add_option("--lora", sf->loras, "LoRA adapter PATH[:WEIGHT] (PEFT directory or kohya file); repeat to add several");
     sample->add_option("-o,--output", sf->output, "Output file: .png (picture) or .csv (points)")->capture_default_str();
@@ -376,6 +377,7 @@ std::function<int()> add_sample_commands(CLI::App& app) {
                        "Images with --prompt: report how many samples this classifier puts in the prompt's class");
 
     CLI::App* eval = app.add_subcommand("eval", "Evaluate models at several samplers and step counts (JSONL, plots)");
+    add_device_flag(eval);
     eval->add_option("--model", ef->models, "Checkpoints to evaluate (repeat the flag)")->required();
     eval->add_option("--methods", ef->methods, "Comma-separated sampler[:steps] or dopri5[:tol]")->capture_default_str();
     eval->add_option("-o,--output", ef->output, "Directory for eval.jsonl, eval.png, compare.png")->capture_default_str();

@@ -114,6 +114,7 @@ trainers::Pairs obtain_pairs(const PairFlags& p, LoadedModel& teacher, const std
         return pairs;
     }
     trainers::PairGenerationOptions o;
+    o.device = teacher.model->device();
     o.sampler = p.sampling.method;
     o.sampler_options = sampler_options(p.sampling);
     o.chunk = 5000;
@@ -138,6 +139,7 @@ int run_training(const TrainFlags& f, trainers::PairSource pairs, nn::VelocityML
     fs::create_directories(f.output);
     const std::string ckpt_path = (fs::path(f.output) / "checkpoint.safetensors").string();
     const std::string metrics_path = (fs::path(f.output) / "metrics.jsonl").string();
+    model.to(cli_device());
     optim::AdamOptions adam;
     adam.lr = f.lr;
     optim::Adam opt = groups.empty() ? optim::Adam(model.parameters(), adam) : optim::Adam(std::move(groups), adam);
@@ -154,6 +156,7 @@ int run_training(const TrainFlags& f, trainers::PairSource pairs, nn::VelocityML
         cc.in_dim = model.config().data_dim;
         cc.hidden = {256, 256, 256};
         critic = std::make_unique<nn::MLPCritic>(cc, critic_init);
+        critic->to(model.device());
         optim::AdamOptions co;
         co.lr = f.critic_lr;
         co.beta1 = 0.5f;
@@ -293,6 +296,7 @@ std::function<int()> add_train_commands(CLI::App& app) {
     auto dp = std::make_shared<PairFlags>();
 
     CLI::App* train = app.add_subcommand("train", "Train a 1-rectified flow (flow matching) on 2-D data");
+    add_device_flag(train);
     add_common_flags(train, *tf, "out/1rf", true);
     train->add_option("--coupling", tf->coupling, "independent, or ot (exact minibatch optimal transport)")->capture_default_str();
     add_sampling_flags(train, tf->eval, "ODE solver for the final samples picture");
@@ -308,6 +312,7 @@ std::function<int()> add_train_commands(CLI::App& app) {
     merge->add_option("-o,--output", *merge_out, "The merged model file (.safetensors)")->required();
 
     CLI::App* reflow = app.add_subcommand("reflow", "Train the next flow (k-RF) on (noise, ODE(noise)) pairs from a trained flow");
+    add_device_flag(reflow);
     rp->sampling.method = dp->sampling.method = "rk4";
     rp->sampling.steps = dp->sampling.steps = 50;
     rf->eval.steps = 1;  // a straightened flow is meant for few steps
@@ -317,6 +322,7 @@ std::function<int()> add_train_commands(CLI::App& app) {
     add_sampling_flags(reflow, rf->eval, "ODE solver for the final samples picture");
 
     CLI::App* distill = app.add_subcommand("distill", "Distil a trained flow into a k-step model on its (noise, ODE(noise)) pairs");
+    add_device_flag(distill);
     add_common_flags(distill, *df, "out/distilled", false);
     add_pair_flags(distill, *dp);
     distill->add_option("--k", dp->k, "Euler steps of the distilled model")->capture_default_str()->check(positive());

@@ -145,12 +145,12 @@ bool Tensor::shares_storage(const Tensor& other) const {
 }
 
 float* Tensor::data() {
-    RFLOW_CHECK(device() == Device::cpu, "data() needs a CPU tensor; call .to(Device::cpu) first");
+    RFLOW_CHECK(device() == Device::cpu || backend::in_emulated_kernel(), "data() needs a CPU tensor; call .to(Device::cpu) first");
     return impl_->data();
 }
 
 const float* Tensor::data() const {
-    RFLOW_CHECK(device() == Device::cpu, "data() needs a CPU tensor; call .to(Device::cpu) first");
+    RFLOW_CHECK(device() == Device::cpu || backend::in_emulated_kernel(), "data() needs a CPU tensor; call .to(Device::cpu) first");
     return impl_->data();
 }
 
@@ -175,6 +175,16 @@ Tensor Tensor::to(Device target) const {
     return record(out, "to", {*this}, [src = device()](const Tensor& g, const std::vector<bool>&) {
         return std::vector<Tensor>{g.to(src)};
     });
+}
+
+void move_storage(Tensor& t, Device target) {
+    if (t.device() == target) return;
+    const Tensor moved = t.detach().to(target);  // contiguous copy on the target device
+    TensorImpl* impl = t.impl();
+    impl->storage = moved.impl()->storage;
+    impl->strides = moved.strides();
+    impl->offset = moved.offset();
+    impl->grad = Tensor();
 }
 
 // ---------------------------------------------------------------- views

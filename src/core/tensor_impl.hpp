@@ -40,6 +40,10 @@ Tensor make_tensor(const Shape& shape, Device device);
 /// A view onto t's storage with other shape/strides/offset and no history.
 Tensor make_view(const Tensor& t, const Shape& shape, const std::vector<int64_t>& strides,
                  int64_t offset);
+/// Moves t's storage to `device` in place: every handle sharing t's TensorImpl (a layer's copy of its
+/// weight, the module's registry entry) sees the moved values; the accumulated grad is dropped.
+/// Views made earlier keep the old storage.
+void move_storage(Tensor& t, Device device);
 /// Normalises a possibly negative dimension index, with a clear error naming `what`.
 int64_t wrap_dim(int64_t d, int64_t rank, const char* what);
 

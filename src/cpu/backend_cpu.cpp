@@ -1,4 +1,5 @@
 // The CPU backend table: aligned host memory plus the entries in src/cpu/*.cpp.
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -110,6 +111,48 @@ const Backend& cpu() {
     return table;
 }
 
-const Backend& get(Device d) { return d == Device::cpu ? cpu() : cuda(); }
+namespace {
+
+// > 0 while an emulated-CUDA entry runs (process-wide: the CPU kernels fan out to worker threads)
+std::atomic<int> g_emulated_depth{0};
+
+// Entry F of the CPU table run as the emulated CUDA device's: while it runs, the CPU kernels may
+// read the host memory behind CUDA-tagged tensors (Tensor::data() refuses everyone else).
+template <auto F>
+struct Emulated;
+template <class R, class... A, R (*F)(A...)>
+struct Emulated<F> {
+    static R call(A... a) {
+        struct Depth {
+            Depth() { ++g_emulated_depth; }
+            ~Depth() { --g_emulated_depth; }
+        } depth;
+        return F(a...);
+    }
+};
+
+const Backend& emulated_cuda() {
+    static const Backend table{
+        Emulated<cpu::alloc>::call,   Emulated<cpu::release>::call, Emulated<cpu::copy>::call,
+        Emulated<cpu::host_copy>::call, Emulated<cpu::host_copy>::call, Emulated<cpu::fill>::call,
+        Emulated<cpu::uniform>::call, Emulated<cpu::normal>::call,  Emulated<cpu::unary>::call,
+        Emulated<cpu::binary>::call,  Emulated<cpu::where>::call,   Emulated<cpu::reduce>::call,
+        Emulated<cpu::gemm>::call,    Emulated<cpu::softmax>::call, Emulated<cpu::layer_norm>::call,
+        Emulated<cpu::index_select>::call, Emulated<cpu::index_add>::call, Emulated<cpu::conv2d>::call,
+        Emulated<cpu::conv2d_input>::call, Emulated<cpu::conv2d_weight>::call, Emulated<cpu::group_norm>::call,
+        Emulated<cpu::group_norm_backward>::call, Emulated<cpu::upsample_nearest2d>::call,
+        Emulated<cpu::sum_pool2d>::call, Emulated<cpu::attention>::call, Emulated<cpu::attention_backward>::call,
+    };
+    return table;
+}
+
+}  // namespace
+
+bool in_emulated_kernel() { return g_emulated_depth > 0; }
+
+const Backend& get(Device d) {
+    if (d == Device::cpu) return cpu();
+    return cuda_emulated() ? emulated_cuda() : cuda();  // emulation: host memory tagged as CUDA
+}
 
 }  // namespace rflow::backend

@@ -68,7 +68,7 @@ CriticLoss critic_loss(const std::string& name, Critic& critic, const Tensor& re
 
 CriticLoss critic_loss(const std::string& name, Critic& critic, const Tensor& real, const Tensor& fake,
                        Generator& gen, const CriticLossOptions& o) {
-    return critic_loss(name, critic, real, fake, Tensor::uniform({real.size(0)}, gen), o);
+    return critic_loss(name, critic, real, fake, Tensor::uniform({real.size(0)}, gen).to(real.device()), o);
 }
 
 Tensor generator_loss(Critic& critic, const Tensor& fake) { return neg(mean(critic.forward(fake))); }

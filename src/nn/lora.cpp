@@ -252,7 +252,7 @@ void LoRAModel::init_lora_ga(const std::function<Tensor(int64_t, Generator&)>& l
         Tensor w = a->base_weight();
         w.requires_grad_(true);
         Generator g(seed, 10);  // the same samples for every layer
-        Tensor mean_grad = Tensor::zeros(w.shape());
+        Tensor mean_grad = Tensor::zeros(w.shape(), w.device());
         for (int64_t done = 0; done < samples;) {
             const int64_t m = std::min(micro, samples - done);
             const Tensor gm = grad({loss_of(m, g)}, {w})[0];

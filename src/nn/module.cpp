@@ -3,6 +3,7 @@
 
 #include <set>
 
+#include "../core/tensor_impl.hpp"
 #include "rflow/autograd.hpp"
 #include "rflow/error.hpp"
 
@@ -108,13 +109,15 @@ void Module::train(bool on) {
 }
 
 void Module::to(Device device) {
-    for (auto& [n, t] : params_) {
-        if (t.device() == device) continue;
-        t = t.detach().to(device);
-        t.requires_grad_(true);
-    }
-    for (auto& [n, t] : buffers_) t = t.to(device);
+    // In place, so the handles layers keep (weight_, bias_, ...) move with the registry.
+    for (auto& [n, t] : params_) move_storage(t, device);
+    for (auto& [n, t] : buffers_) move_storage(t, device);
     for (auto& [n, c] : children_) c->to(device);
+}
+
+Device Module::device() const {
+    const std::vector<Tensor> p = parameters();
+    return p.empty() ? Device::cpu : p.front().device();
 }
 
 std::vector<std::string> Module::child_names() const {

@@ -38,6 +38,8 @@ public:
     bool is_training() const { return training_; }
     /// Moves parameters and buffers to a device (in place: the module keeps its handles).
     void to(Device device);
+    /// Where the parameters live (the first parameter's device; cpu for a module without any).
+    Device device() const;
     /// Names of direct children, in registration order.
     std::vector<std::string> child_names() const;
     std::shared_ptr<Module> child(const std::string& name) const;

@@ -26,6 +26,9 @@ struct PairGenerationOptions {
     std::string sampler = "rk4";
     samplers::SamplerOptions sampler_options;
     int64_t chunk = 10000;  ///< samples integrated per call (bounds memory)
+    /// Where the sampler integrates (the velocity field's device). z0 is drawn on the host, so the
+    /// pairs are the same on every device; they come back on the CPU.
+    Device device = Device::cpu;
     /// Called after each chunk with (done, total); return false to cancel (Error).
     std::function<bool(int64_t, int64_t)> progress;
 };

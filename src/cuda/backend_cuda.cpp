@@ -1,0 +1,145 @@
+// The CUDA backend table, the device context (one stream, one cuBLAS handle), the run-time GPU
+// query, and the strided-indexing helpers shared by the kernels in src/cuda/*.cu.
+#include <algorithm>
+#include <mutex>
+
+#include "cuda_common.hpp"
+
+namespace rflow::cuda {
+
+// Entries defined in the .cu twins of src/cpu/*.cpp.
+void copy(const Tensor& src, Tensor& dst);
+void fill(Tensor& out, float value);
+void uniform(Tensor& out, uint64_t seed, uint64_t stream, uint64_t offset, float lo, float hi);
+void normal(Tensor& out, uint64_t seed, uint64_t stream, uint64_t offset, float mean, float std);
+void unary(backend::Unary op, const Tensor& x, Tensor& out, float a, float b);
+void binary(backend::Binary op, const Tensor& a, const Tensor& b, Tensor& out);
+void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out);
+void reduce(backend::Reduce op, const Tensor& x, const std::vector<bool>& axes, Tensor& out);
+void gemm(const Tensor& a, const Tensor& b, Tensor& out, float alpha, float beta);
+void softmax(const Tensor& x, Tensor& out, bool log);
+void layer_norm(const Tensor& x, Tensor& out, float eps);
+void index_select(const Tensor& x, int64_t dim, const std::vector<int64_t>& index, Tensor& out);
+void index_add(Tensor& out, int64_t dim, const std::vector<int64_t>& index, const Tensor& src);
+void conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, const backend::ConvParams& p);
+void conv2d_input(const Tensor& y, const Tensor& w, const Tensor& b, Tensor& x, const backend::ConvParams& p);
+void conv2d_weight(const Tensor& x, const Tensor& y, Tensor& w, const backend::ConvParams& p);
+void group_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out, Tensor& mean, Tensor& rstd,
+                int64_t groups, float eps);
+void group_norm_backward(const Tensor& x, const Tensor& weight, const Tensor& mean, const Tensor& rstd,
+                         const Tensor& grad, Tensor& dx, Tensor& dweight, Tensor& dbias, int64_t groups);
+void upsample_nearest2d(const Tensor& x, Tensor& out, int64_t sh, int64_t sw);
+void sum_pool2d(const Tensor& x, Tensor& out, int64_t kh, int64_t kw);
+void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, Tensor& lse, float scale, bool causal);
+void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                        const Tensor& dout, Tensor& dq, Tensor& dk, Tensor& dv, float scale, bool causal);
+
+namespace {
+
+bool probe_device() {
+    int n = 0;
+    // Without a GPU (or driver) this fails with e.g. "driver insufficient": that means "no device".
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        cudaGetLastError();
+        return false;
+    }
+    return n > 0;
+}
+
+void to_host(const float* dev, float* host, int64_t n) {
+    if (n <= 0) return;
+    RFLOW_CUDA_CHECK(cudaMemcpyAsync(host, dev, static_cast<size_t>(n) * sizeof(float), cudaMemcpyDeviceToHost,
+                                     stream()));
+    RFLOW_CUDA_CHECK(cudaStreamSynchronize(stream()));  // the host reads it next
+}
+
+void from_host(const float* host, float* dev, int64_t n) {
+    if (n <= 0) return;
+    // From pageable memory the call returns once `host` is staged, so the caller may free it.
+    RFLOW_CUDA_CHECK(cudaMemcpyAsync(dev, host, static_cast<size_t>(n) * sizeof(float), cudaMemcpyHostToDevice,
+                                     stream()));
+}
+
+}  // namespace
+
+Context& context() {
+    static std::once_flag once;
+    static Context* ctx = nullptr;
+    std::call_once(once, [] {
+        if (!probe_device()) return;
+        auto* c = new Context();  // never destroyed: the driver tears itself down at exit
+        RFLOW_CUDA_CHECK(cudaSetDevice(0));
+        RFLOW_CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
+        RFLOW_CUBLAS_CHECK(cublasCreate(&c->blas));
+        RFLOW_CUBLAS_CHECK(cublasSetStream(c->blas, c->stream));
+        ctx = c;
+    });
+    RFLOW_CHECK(ctx, "no CUDA GPU answers on this machine (rflow::cuda_available() is false); use Device::cpu "
+                     "or --device cpu");
+    return *ctx;
+}
+
+Tensor contiguous_on_device(const Tensor& t, const char* what) {
+    RFLOW_CHECK(t.device() == Device::cuda, what << ": expected a CUDA tensor, got a " << device_name(t.device())
+                                                 << " one");
+    if (t.is_contiguous()) return t;
+    Tensor out = make_tensor(t.shape(), Device::cuda);
+    copy(t, out);
+    return out;
+}
+
+std::vector<StridedIndex> strided_indices(const Shape& shape, const std::vector<const std::vector<int64_t>*>& strides) {
+    const size_t n = strides.size();
+    std::vector<int64_t> sizes;
+    std::vector<std::vector<int64_t>> st(n);
+    for (size_t d = 0; d < shape.size(); ++d) {
+        if (shape[d] == 1) continue;  // size-1 dims carry no stride information
+        bool merge = !sizes.empty();
+        for (size_t k = 0; k < n && merge; ++k)
+            if (st[k].back() != (*strides[k])[d] * shape[d]) merge = false;
+        if (merge) {
+            sizes.back() *= shape[d];
+            for (size_t k = 0; k < n; ++k) st[k].back() = (*strides[k])[d];
+        } else {
+            sizes.push_back(shape[d]);
+            for (size_t k = 0; k < n; ++k) st[k].push_back((*strides[k])[d]);
+        }
+    }
+    RFLOW_CHECK(sizes.size() <= static_cast<size_t>(kMaxDims),
+                "CUDA backend: a view of shape " << shape_str(shape) << " needs " << sizes.size()
+                                                 << " strided dimensions (at most " << kMaxDims
+                                                 << "); call contiguous() first");
+    std::vector<StridedIndex> out(n);
+    for (size_t k = 0; k < n; ++k) {
+        out[k].rank = static_cast<int>(sizes.size());
+        for (size_t d = 0; d < sizes.size(); ++d) {
+            out[k].sizes[d] = sizes[d];
+            out[k].strides[d] = st[k][d];
+        }
+    }
+    return out;
+}
+
+}  // namespace rflow::cuda
+
+namespace rflow::backend {
+
+bool cuda_device_present() {
+    static const bool present = cuda::probe_device();
+    return present;
+}
+
+void cuda_synchronize() { RFLOW_CUDA_CHECK(cudaStreamSynchronize(cuda::stream())); }
+
+const Backend& cuda() {
+    static const Backend table{
+        cuda::alloc,   cuda::release, cuda::copy,   cuda::to_host, cuda::from_host, cuda::fill,
+        cuda::uniform, cuda::normal,  cuda::unary,  cuda::binary,  cuda::where,     cuda::reduce,
+        cuda::gemm,    cuda::softmax, cuda::layer_norm, cuda::index_select, cuda::index_add,
+        cuda::conv2d,  cuda::conv2d_input, cuda::conv2d_weight, cuda::group_norm, cuda::group_norm_backward,
+        cuda::upsample_nearest2d, cuda::sum_pool2d, cuda::attention, cuda::attention_backward,
+    };
+    return table;
+}
+
+}  // namespace rflow::backend

@@ -1,0 +1,80 @@
+// CUDA GEMM and batched GEMM (twin of src/cpu/gemm.cpp) through cuBLAS.
+//
+// rflow is row-major and cuBLAS column-major. A row-major C[m, n] = A[m, k] B[k, n] is the
+// column-major C^T[n, m] = B^T[n, k] A^T[k, m], so cuBLAS is called with the operands swapped. An
+// operand whose last two axes are row-major (stride[-1] == 1) is, read column-major, already the
+// transpose cuBLAS wants (op N); a column-major one (stride[-2] == 1, e.g. a transposed view) is
+// passed with op T. Anything else is copied contiguous first. A rank-3 batch uses
+// cublasSgemmStridedBatched with the operands' batch strides (0 for a broadcast operand).
+// TF32 tensor cores are used when rflow::set_allow_tf32(true) was called.
+#include "cuda_common.hpp"
+#include "rflow/device.hpp"
+
+namespace rflow::cuda {
+
+namespace {
+
+struct Layout {
+    bool row;    // row-major last two axes
+    int64_t ld;  // leading dimension (elements between rows, or between columns when !row)
+};
+
+bool layout_of(const Tensor& t, Layout& l) {
+    const int64_t r = t.dim();
+    const int64_t rows = t.size(r - 2), cols = t.size(r - 1);
+    const int64_t s0 = t.strides()[r - 2], s1 = t.strides()[r - 1];
+    if ((s1 == 1 || cols == 1) && s0 >= std::max<int64_t>(cols, 1)) { l = {true, s0}; return true; }
+    if ((s0 == 1 || rows == 1) && s1 >= std::max<int64_t>(rows, 1)) { l = {false, s1}; return true; }
+    return false;
+}
+
+__global__ void scale_kernel(float* c, int64_t n, float beta) {
+    for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+         i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+        c[i] = beta == 0.f ? 0.f : beta * c[i];  // beta = 0 overwrites (NaN in c must not survive)
+}
+
+/// C[b] = alpha A[b] B[b] + beta C[b] for b < batch, row-major m x n output with ldc = n.
+void launch_gemm(const float* a, Layout la, int64_t sa, const float* b, Layout lb, int64_t sb, float* c, int64_t m,
+                 int64_t k, int64_t n, int64_t batch, float alpha, float beta, cudaStream_t s) {
+    if (m == 0 || n == 0 || batch == 0) return;
+    if (k == 0) {  // an empty sum: C = beta C
+        scale_kernel<<<grid_for(batch * m * n), kThreads, 0, s>>>(c, batch * m * n, beta);
+        RFLOW_CUDA_LAUNCHED();
+        return;
+    }
+    cublasHandle_t h = context().blas;
+    RFLOW_CUBLAS_CHECK(cublasSetMathMode(h, allow_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+    const cublasOperation_t ob = lb.row ? CUBLAS_OP_N : CUBLAS_OP_T;  // B^T[n, k] column-major
+    const cublasOperation_t oa = la.row ? CUBLAS_OP_N : CUBLAS_OP_T;  // A^T[k, m] column-major
+    // Leading dimensions must be >= the column-major row count of the stored matrix, even for a
+    // single row or column, where the stride is arbitrary.
+    const int ldb = static_cast<int>(std::max<int64_t>(lb.ld, lb.row ? n : k));
+    const int lda = static_cast<int>(std::max<int64_t>(la.ld, la.row ? k : m));
+    const int N = static_cast<int>(n), M = static_cast<int>(m), K = static_cast<int>(k);
+    if (batch == 1) {
+        RFLOW_CUBLAS_CHECK(cublasSgemm(h, ob, oa, N, M, K, &alpha, b, ldb, a, lda, &beta, c, N));
+    } else {
+        RFLOW_CUBLAS_CHECK(cublasSgemmStridedBatched(h, ob, oa, N, M, K, &alpha, b, ldb, sb, a, lda, sa, &beta, c,
+                                                     N, m * n, static_cast<int>(batch)));
+    }
+}
+
+}  // namespace
+
+void gemm(const Tensor& a_in, const Tensor& b_in, Tensor& out, float alpha, float beta) {
+    Tensor a = a_in, b = b_in;
+    Layout la{}, lb{};
+    if (!layout_of(a, la)) { a = contiguous_on_device(a, "gemm"); layout_of(a, la); }
+    if (!layout_of(b, lb)) { b = contiguous_on_device(b, "gemm"); layout_of(b, lb); }
+    RFLOW_CHECK(out.is_contiguous(), "gemm output must be contiguous");
+    const int64_t r = a.dim();
+    const int64_t m = a.size(r - 2), k = a.size(r - 1), n = b.size(r - 1);
+    const int64_t batch = r == 3 ? a.size(0) : 1;
+    const int64_t sa = r == 3 ? a.strides()[0] : 0, sb = r == 3 ? b.strides()[0] : 0;
+    RFLOW_CHECK(m < (int64_t{1} << 31) && n < (int64_t{1} << 31) && k < (int64_t{1} << 31),
+                "gemm: a dimension exceeds cuBLAS's 32-bit sizes");
+    launch_gemm(dptr(a), la, sa, dptr(b), lb, sb, dptr(out), m, k, n, batch, alpha, beta, stream());
+}
+
+}  // namespace rflow::cuda
