@@ -4,6 +4,8 @@
 
 namespace rflow {
 
+const char* cuda_build_arch() { return ""; }
+
 namespace backend {
 
 bool cuda_device_present() { return false; }

@@ -17,6 +17,10 @@ RFLOW_API const char* device_name(Device d);
 /// RFLOW_EMULATE_CUDA=1 on a machine without a GPU: see cuda_emulated().)
 RFLOW_API bool cuda_available();
 
+/// The GPU architecture this build's CUDA backend was compiled for ("sm_90"), or "" in a build
+/// without one (src/no_cuda.cpp's stubs).
+RFLOW_API const char* cuda_build_arch();
+
 /// True when the environment sets RFLOW_EMULATE_CUDA=1 and no GPU answers: Device::cuda tensors then
 /// live in host memory and run the CPU kernels, yet stay as separate from CPU tensors as on a real
 /// GPU (data() refuses them, mixing devices in one op is an error). It tests the device plumbing of

@@ -2,6 +2,7 @@
 // (0 ok, 1 runtime failure, 2 bad usage or bad input).
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <string>
 
 #include "classifier_commands.hpp"
 #include "cli_common.hpp"
@@ -36,10 +37,12 @@ int main(int argc, char** argv) {
     }
     try {
         if (info->parsed()) {
-            std::printf("rflow %s\ncuda: %s\nthreads: %d\npng: %s\n", RFLOW_VERSION,
+            const std::string arch = cuda_build_arch();
+            std::printf("rflow %s\ncuda backend: %s\ncuda: %s\nthreads: %d\npng: %s\n", RFLOW_VERSION,
+                        arch.empty() ? "not built (no nvcc at configure time)" : ("built for " + arch).c_str(),
                         cuda_emulated()    ? "available (emulated by the CPU: RFLOW_EMULATE_CUDA=1)"
                         : cuda_available() ? "available"
-                                           : "not available (CPU only)",
+                                           : "no GPU answers (CPU only)",
                         num_threads(),
                         io::png_supported() ? "yes" : "no");
             return 0;

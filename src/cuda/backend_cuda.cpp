@@ -122,6 +122,12 @@ std::vector<StridedIndex> strided_indices(const Shape& shape, const std::vector<
 
 }  // namespace rflow::cuda
 
+namespace rflow {
+
+const char* cuda_build_arch() { return RFLOW_GPU_ARCH; }
+
+}  // namespace rflow
+
 namespace rflow::backend {
 
 bool cuda_device_present() {
