@@ -99,6 +99,27 @@ TEST_CASE("Module::to moves the weights the layers use, in place") {
     CHECK(rel(gpu.forward(x, t), cpu.forward(x, t)) < 1e-5);
 }
 
+TEST_CASE("every optimizer updates parameters on CUDA as it does on the CPU (with weight decay)") {
+    if (!have_device()) return;
+    for (const std::string& name : optim::optimizer_names()) {
+        CAPTURE(name);
+        Tensor pc = rand_tensor({7, 5}, 61).detach(), pd = pc.to(Device::cuda).detach();
+        pc.requires_grad_(true);
+        pd.requires_grad_(true);
+        auto oc = optim::make_optimizer(name, {optim::ParamGroup{"", {pc}, 1e-2f, 0.1f}});
+        auto od = optim::make_optimizer(name, {optim::ParamGroup{"", {pd}, 1e-2f, 0.1f}});
+        for (int s = 0; s < 5; ++s) {
+            const Tensor g = rand_tensor({7, 5}, 70 + s);
+            pc.set_grad(g);
+            pd.set_grad(g.to(Device::cuda));
+            oc->step();
+            od->step();
+        }
+        CHECK(pd.device() == Device::cuda);
+        CHECK(max_abs_diff(pd.to(Device::cpu), pc) < 1e-6);
+    }
+}
+
 TEST_CASE("toy flow: the same seed trains to matching losses on the CPU and on CUDA") {
     if (!have_device()) return;
     std::vector<float> losses[2];

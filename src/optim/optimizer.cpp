@@ -77,7 +77,7 @@ void Optimizer::sync_state() const {
     }
 }
 
-void Optimizer::apply_update(const UpdateFn& fn) {
+void Optimizer::apply_update(const UpdateFn& fn, const DeviceUpdateFn& device_fn) {
     sync_state();
     NoGradGuard no_grad;
     std::vector<float*> bufs(buffer_names_.size());
@@ -99,8 +99,10 @@ void Optimizer::apply_update(const UpdateFn& fn) {
                 grad = grad.contiguous();
                 for (size_t b = 0; b < bufs.size(); ++b) bufs[b] = s.buffers[b].data();
                 fn(Update{grp, s.step, p.data(), grad.data(), bufs.data(), p.numel()});
+            } else if (device_fn) {
+                device_fn(DeviceUpdate{grp, s.step, p, grad, s.buffers});
             } else {
-                // Staged through host copies; a device backend can replace this with a kernel.
+                // Staged through host copies.
                 Tensor hp = p.to(Device::cpu).clone();
                 Tensor hg = grad.to(Device::cpu).contiguous();
                 for (size_t b = 0; b < bufs.size(); ++b) {

@@ -87,10 +87,21 @@ protected:
     };
     using UpdateFn = std::function<void(const Update&)>;
 
+    /// The same update written with element-wise tensor ops, for parameters on another device:
+    /// param and the buffers are updated in place (copy_), grad is read.
+    struct DeviceUpdate {
+        const ParamGroup& group;
+        int64_t step;
+        Tensor& param;
+        const Tensor& grad;
+        std::vector<Tensor>& buf;
+    };
+    using DeviceUpdateFn = std::function<void(const DeviceUpdate&)>;
+
     /// Runs `fn` on every parameter with a defined grad (under NoGradGuard), then counts a step.
-    /// CPU parameters are updated in place; parameters on another device are staged through host
-    /// copies (correct, not fast: a device kernel belongs to that backend).
-    void apply_update(const UpdateFn& fn);
+    /// CPU parameters are updated in place by `fn`; parameters on another device by `device_fn`
+    /// where given, else staged through host copies for `fn` (correct, slower).
+    void apply_update(const UpdateFn& fn, const DeviceUpdateFn& device_fn = nullptr);
 
 private:
     struct Slot {
