@@ -12,31 +12,7 @@
 
 namespace rflow::cpu {
 
-void copy(const Tensor& src, Tensor& dst);
-void fill(Tensor& out, float value);
-void uniform(Tensor& out, uint64_t seed, uint64_t stream, uint64_t offset, float lo, float hi);
-void normal(Tensor& out, uint64_t seed, uint64_t stream, uint64_t offset, float mean, float std);
-void unary(backend::Unary op, const Tensor& x, Tensor& out, float a, float b);
-void binary(backend::Binary op, const Tensor& a, const Tensor& b, Tensor& out);
-void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out);
-void reduce(backend::Reduce op, const Tensor& x, const std::vector<bool>& axes, Tensor& out);
-void gemm(const Tensor& a, const Tensor& b, Tensor& out, float alpha, float beta);
-void softmax(const Tensor& x, Tensor& out, bool log);
-void layer_norm(const Tensor& x, Tensor& out, float eps);
-void index_select(const Tensor& x, int64_t dim, const std::vector<int64_t>& index, Tensor& out);
-void index_add(Tensor& out, int64_t dim, const std::vector<int64_t>& index, const Tensor& src);
-void conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, const backend::ConvParams& p);
-void conv2d_input(const Tensor& y, const Tensor& w, const Tensor& b, Tensor& x, const backend::ConvParams& p);
-void conv2d_weight(const Tensor& x, const Tensor& y, Tensor& w, const backend::ConvParams& p);
-void group_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out, Tensor& mean, Tensor& rstd,
-                int64_t groups, float eps);
-void group_norm_backward(const Tensor& x, const Tensor& weight, const Tensor& mean, const Tensor& rstd,
-                         const Tensor& grad, Tensor& dx, Tensor& dweight, Tensor& dbias, int64_t groups);
-void upsample_nearest2d(const Tensor& x, Tensor& out, int64_t sh, int64_t sw);
-void sum_pool2d(const Tensor& x, Tensor& out, int64_t kh, int64_t kw);
-void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, Tensor& lse, float scale, bool causal);
-void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
-                        const Tensor& dout, Tensor& dq, Tensor& dk, Tensor& dv, float scale, bool causal);
+#include "../backend_entries.inc"
 
 namespace {
 

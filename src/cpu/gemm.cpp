@@ -16,6 +16,7 @@
 #endif
 
 #include "../backend.hpp"
+#include "../common/gemm_layout.hpp"
 #include "parallel.hpp"
 #include "../core/tensor_impl.hpp"
 #include "rflow/error.hpp"
@@ -30,20 +31,8 @@ template <class M>
 using CMap = Eigen::Map<const M, 0, Eigen::OuterStride<>>;
 using OutMap = Eigen::Map<RowMat, 0, Eigen::OuterStride<>>;
 
-// Layout of the last two axes: 'r' row-major, 'c' column-major, with its leading dimension.
-struct Layout {
-    bool row;
-    int64_t ld;
-};
-
-bool layout_of(const Tensor& t, Layout& l) {
-    const int64_t r = t.dim();
-    const int64_t rows = t.size(r - 2), cols = t.size(r - 1);
-    const int64_t s0 = t.strides()[r - 2], s1 = t.strides()[r - 1];
-    if ((s1 == 1 || cols == 1) && s0 >= std::max<int64_t>(cols, 1)) { l = {true, s0}; return true; }
-    if ((s0 == 1 || rows == 1) && s1 >= std::max<int64_t>(rows, 1)) { l = {false, s1}; return true; }
-    return false;
-}
+using Layout = detail::GemmLayout;
+using detail::gemm_layout;
 
 template <class MA, class MB>
 void product(const float* a, Layout la, const float* b, Layout lb, float* c, int64_t ldc, int64_t m,
@@ -94,8 +83,8 @@ void blas_gemm(const float* a, Layout la, const float* b, Layout lb, float* c, i
 void gemm(const Tensor& a_in, const Tensor& b_in, Tensor& out, float alpha, float beta) {
     Tensor a = a_in, b = b_in;
     Layout la{}, lb{};
-    if (!layout_of(a, la)) { a = a.contiguous(); layout_of(a, la); }
-    if (!layout_of(b, lb)) { b = b.contiguous(); layout_of(b, lb); }
+    if (!gemm_layout(a, la)) { a = a.contiguous(); gemm_layout(a, la); }
+    if (!gemm_layout(b, lb)) { b = b.contiguous(); gemm_layout(b, lb); }
     RFLOW_CHECK(out.is_contiguous(), "gemm output must be contiguous");
     const int64_t r = a.dim();
     const int64_t m = a.size(r - 2), k = a.size(r - 1), n = b.size(r - 1);

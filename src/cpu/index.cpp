@@ -3,24 +3,16 @@
 #include <algorithm>
 
 #include "../backend.hpp"
+#include "../common/axis_split.hpp"
 #include "../core/tensor_impl.hpp"
 #include "rflow/error.hpp"
 
 namespace rflow::cpu {
 
-namespace {
-void split_dims(const Shape& s, int64_t dim, int64_t& outer, int64_t& inner) {
-    outer = 1;
-    inner = 1;
-    for (int64_t d = 0; d < dim; ++d) outer *= s[d];
-    for (size_t d = dim + 1; d < s.size(); ++d) inner *= s[d];
-}
-}  // namespace
-
 void index_select(const Tensor& x_in, int64_t dim, const std::vector<int64_t>& index, Tensor& out) {
     Tensor x = x_in.contiguous();
     int64_t outer, inner;
-    split_dims(x.shape(), dim, outer, inner);
+    detail::split_at_axis(x.shape(), dim, outer, inner);
     const int64_t n = x.size(dim), k = static_cast<int64_t>(index.size());
     for (int64_t o = 0; o < outer; ++o)
         for (int64_t j = 0; j < k; ++j) {
@@ -32,7 +24,7 @@ void index_select(const Tensor& x_in, int64_t dim, const std::vector<int64_t>& i
 void index_add(Tensor& out, int64_t dim, const std::vector<int64_t>& index, const Tensor& src_in) {
     Tensor src = src_in.contiguous();
     int64_t outer, inner;
-    split_dims(out.shape(), dim, outer, inner);
+    detail::split_at_axis(out.shape(), dim, outer, inner);
     const int64_t n = out.size(dim), k = static_cast<int64_t>(index.size());
     for (int64_t o = 0; o < outer; ++o)
         for (int64_t j = 0; j < k; ++j) {

@@ -19,6 +19,7 @@
 #include <cmath>
 
 #include "cuda_common.hpp"
+#include "row_reduce.cuh"
 
 namespace rflow::cuda {
 
@@ -28,19 +29,11 @@ constexpr int kRows = 8;    ///< warps (rows) per block
 constexpr int kTile = 32;   ///< keys (forward, dq) or queries (dk/dv) per tile: one per lane
 constexpr int kC = 64;      ///< columns per staged chunk of a dot product
 constexpr int kBlock = kRows * 32;
-constexpr unsigned kFull = 0xffffffffu;
+constexpr unsigned kFull = kFullWarp;
 
 __device__ int64_t lmin(int64_t a, int64_t b) { return a < b ? a : b; }
 __device__ int64_t lmax(int64_t a, int64_t b) { return a < b ? b : a; }
 
-__device__ float warp_max(float v) {
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(kFull, v, o));
-    return v;
-}
-__device__ float warp_sum(float v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(kFull, v, o);
-    return v;
-}
 
 /// dst[t][c] = src[t D + col0 + c] for t < nrows and col0 + c < D, else 0 (kTile rows of W columns).
 /// Called by the whole block; visible after the caller's next __syncthreads.

@@ -7,6 +7,7 @@
 // passed with op T. Anything else is copied contiguous first. A rank-3 batch uses
 // cublasSgemmStridedBatched with the operands' batch strides (0 for a broadcast operand).
 // TF32 tensor cores are used when rflow::set_allow_tf32(true) was called.
+#include "../common/gemm_layout.hpp"
 #include "cuda_common.hpp"
 #include "rflow/device.hpp"
 
@@ -14,19 +15,8 @@ namespace rflow::cuda {
 
 namespace {
 
-struct Layout {
-    bool row;    // row-major last two axes
-    int64_t ld;  // leading dimension (elements between rows, or between columns when !row)
-};
-
-bool layout_of(const Tensor& t, Layout& l) {
-    const int64_t r = t.dim();
-    const int64_t rows = t.size(r - 2), cols = t.size(r - 1);
-    const int64_t s0 = t.strides()[r - 2], s1 = t.strides()[r - 1];
-    if ((s1 == 1 || cols == 1) && s0 >= std::max<int64_t>(cols, 1)) { l = {true, s0}; return true; }
-    if ((s0 == 1 || rows == 1) && s1 >= std::max<int64_t>(rows, 1)) { l = {false, s1}; return true; }
-    return false;
-}
+using Layout = detail::GemmLayout;
+using detail::gemm_layout;
 
 __global__ void scale_kernel(float* c, int64_t n, float beta) {
     for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
@@ -65,8 +55,8 @@ void launch_gemm(const float* a, Layout la, int64_t sa, const float* b, Layout l
 void gemm(const Tensor& a_in, const Tensor& b_in, Tensor& out, float alpha, float beta) {
     Tensor a = a_in, b = b_in;
     Layout la{}, lb{};
-    if (!layout_of(a, la)) { a = contiguous_on_device(a, "gemm"); layout_of(a, la); }
-    if (!layout_of(b, lb)) { b = contiguous_on_device(b, "gemm"); layout_of(b, lb); }
+    if (!gemm_layout(a, la)) { a = contiguous_on_device(a, "gemm"); gemm_layout(a, la); }
+    if (!gemm_layout(b, lb)) { b = contiguous_on_device(b, "gemm"); gemm_layout(b, lb); }
     RFLOW_CHECK(out.is_contiguous(), "gemm output must be contiguous");
     const int64_t r = a.dim();
     const int64_t m = a.size(r - 2), k = a.size(r - 1), n = b.size(r - 1);

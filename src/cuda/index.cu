@@ -1,5 +1,6 @@
 // CUDA gather/scatter along one axis (twin of src/cpu/index.cpp): index_select and its adjoint
 // index_add. The tensor is viewed as [outer, size(dim), inner]; each index moves one inner block.
+#include "../common/axis_split.hpp"
 #include "cuda_common.hpp"
 
 namespace rflow::cuda {
@@ -47,12 +48,6 @@ void launch_add(float* out, const int64_t* index, const float* src, int64_t oute
     RFLOW_CUDA_LAUNCHED();
 }
 
-void split_dims(const Shape& s, int64_t dim, int64_t& outer, int64_t& inner) {
-    outer = 1;
-    inner = 1;
-    for (int64_t d = 0; d < dim; ++d) outer *= s[d];
-    for (size_t d = dim + 1; d < s.size(); ++d) inner *= s[d];
-}
 
 }  // namespace
 
@@ -61,7 +56,7 @@ void split_dims(const Shape& s, int64_t dim, int64_t& outer, int64_t& inner) {
 void index_select(const Tensor& x_in, int64_t dim, const std::vector<int64_t>& index, Tensor& out) {
     const Tensor x = contiguous_on_device(x_in, "index_select");
     int64_t outer, inner;
-    split_dims(x.shape(), dim, outer, inner);
+    detail::split_at_axis(x.shape(), dim, outer, inner);
     const DeviceArray<int64_t> idx(index);
     launch_select(dptr(x), idx.get(), dptr(out), outer, x.size(dim), static_cast<int64_t>(index.size()), inner,
                   stream());
@@ -70,7 +65,7 @@ void index_select(const Tensor& x_in, int64_t dim, const std::vector<int64_t>& i
 void index_add(Tensor& out, int64_t dim, const std::vector<int64_t>& index, const Tensor& src_in) {
     const Tensor src = contiguous_on_device(src_in, "index_add");
     int64_t outer, inner;
-    split_dims(out.shape(), dim, outer, inner);
+    detail::split_at_axis(out.shape(), dim, outer, inner);
     const DeviceArray<int64_t> idx(index);
     launch_add(dptr(out), idx.get(), dptr(src), outer, out.size(dim), static_cast<int64_t>(index.size()), inner,
                stream());

@@ -4,44 +4,11 @@
 #include <cmath>
 
 #include "cuda_common.hpp"
+#include "row_reduce.cuh"
 
 namespace rflow::cuda {
 
 namespace {
-
-constexpr int64_t kWarpRowMax = 1024;  ///< rows up to this length get one warp, longer ones a block
-constexpr unsigned kFull = 0xffffffffu;
-
-struct MaxOp {
-    __device__ float operator()(float a, float b) const { return fmaxf(a, b); }
-};
-struct SumOp {
-    __device__ float operator()(float a, float b) const { return a + b; }
-};
-
-template <class Op>
-__device__ float warp_reduce(float v, Op op) {
-    for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(kFull, v, o));
-    return v;
-}
-
-/// Reduction over the threads that share a row: a warp (G = 32) or the whole block (G = 0).
-/// `shm` holds one float per warp; every thread of the group gets the result.
-template <int G, class Op>
-__device__ float group_reduce(float v, Op op, float* shm) {
-    v = warp_reduce(v, op);
-    if constexpr (G == 32) {
-        return v;
-    } else {
-        const int warps = blockDim.x / 32;
-        __syncthreads();  // shm may still be read by the previous reduction
-        if (threadIdx.x % 32 == 0) shm[threadIdx.x / 32] = v;
-        __syncthreads();
-        v = shm[0];
-        for (int w = 1; w < warps; ++w) v = op(v, shm[w]);
-        return v;
-    }
-}
 
 // ---- kernel: G threads per row (G = 32, or G = 0 meaning the whole block) ----
 //   m = max_j x_j,  s = sum_j e^{x_j - m}
@@ -73,8 +40,6 @@ __global__ void softmax_kernel(const float* __restrict__ x, float* __restrict__ 
         }
     }
 }
-
-unsigned capped_blocks(int64_t b) { return static_cast<unsigned>(b < 1 ? 1 : (b > (1 << 20) ? (1 << 20) : b)); }
 
 // ---- launcher: x and y contiguous [rows, n] on the device ----
 void softmax_rows(const float* x, float* y, int64_t rows, int64_t n, bool log, cudaStream_t s) {
