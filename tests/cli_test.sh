@@ -185,7 +185,11 @@ RFLOW_EMULATE_CUDA=1 "$rflow" train --device cuda "${small[@]}" --steps 40 --hid
 check "train --device cuda" 0 $?
 RFLOW_EMULATE_CUDA=1 "$rflow" train --device cpu "${small[@]}" --steps 40 --hidden 32 --dataset moons -o "$dir/dev-cpu" >/dev/null 2>&1
 check "train --device cpu" 0 $?
-cmp -s <(grep -o '"loss":[^,]*' "$dir/dev-cuda/metrics.jsonl") <(grep -o '"loss":[^,]*' "$dir/dev-cpu/metrics.jsonl")
+# (within float tolerance: the device's Adam runs as element-wise ops, the CPU's as one fused pass)
+paste <(grep -o '"loss":[^,}]*' "$dir/dev-cuda/metrics.jsonl" | cut -d: -f2) \
+      <(grep -o '"loss":[^,}]*' "$dir/dev-cpu/metrics.jsonl" | cut -d: -f2) |
+    awk 'NF != 2 { bad = 1 } { d = $1 - $2; if (d < 0) d = -d; a = $2 < 0 ? -$2 : $2; if (d > 1e-3 * a + 1e-5) bad = 1; n++ }
+         END { exit (bad || n < 2) }'
 check "the same seed gives the same losses on both devices" 0 $?
 RFLOW_EMULATE_CUDA=1 "$rflow" sample --device cuda --model "$dir/dev-cuda/checkpoint.safetensors" --num-samples 50 -o "$dir/dev.csv" >/dev/null 2>&1
 check "sample --device cuda" 0 $?

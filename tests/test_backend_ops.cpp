@@ -10,6 +10,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <rflow/attention_ops.hpp>
 #include <rflow/autograd.hpp>
 #include <rflow/conv_ops.hpp>
@@ -181,6 +182,30 @@ TEST_CASE("element-wise ops over odd shapes, broadcasts and strided views") {
     const Tensor y = rand_tensor({4, 5, 6}, 97);
     check_close(y.to(Device::cuda).permute({2, 0, 1}).contiguous(), y.permute({2, 0, 1}).contiguous(), 0, 0, "permute");
     check_close(y.to(Device::cuda).slice(2, 1, 6, 2).contiguous(), y.slice(2, 1, 6, 2).contiguous(), 0, 0, "slice");
+}
+
+TEST_CASE("special values (NaN, inf, -0) and views of more dimensions than a kernel indexes") {
+    if (!have_device()) return;
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+    const Tensor x = Tensor::from_vector({nan, inf, -inf, -0.f, 0.f, 1.f, -1.f, 1e-30f}, {8});
+    const Tensor d = x.to(Device::cuda);
+    for (const auto& [name, f] : std::vector<std::pair<std::string, std::function<Tensor(const Tensor&)>>>{
+             {"relu", [](const Tensor& t) { return relu(t); }},
+             {"abs", [](const Tensor& t) { return abs(t); }},
+             {"clamp", [](const Tensor& t) { return clamp(t, -2.f, 2.f); }},
+             {"maximum", [](const Tensor& t) { return maximum(t, Tensor::scalar(0.5f, t.device())); }},
+             {"minimum", [](const Tensor& t) { return minimum(t, Tensor::scalar(0.5f, t.device())); }},
+             {"tanh", [](const Tensor& t) { return tanh(t); }},
+             {"sigmoid", [](const Tensor& t) { return sigmoid(t); }},
+             {"softplus", [](const Tensor& t) { return softplus(t); }},
+             {"max", [](const Tensor& t) { return max(t.reshape({2, 4}), {1}); }},
+             {"max leading", [](const Tensor& t) { return max(t.reshape({2, 4}), {0}); }}})
+        check_close(f(d), f(x), 1e-6, 1e-6, name + " of NaN, inf, -0");
+    // 9 dimensions, none mergeable: the copy splits along the first
+    const Tensor big = rand_tensor({2, 2, 2, 2, 2, 2, 2, 2, 3}, 77);
+    std::vector<int64_t> perm{8, 7, 6, 5, 4, 3, 2, 1, 0};
+    check_close(big.to(Device::cuda).permute(perm).contiguous(), big.permute(perm).contiguous(), 0, 0, "rank-9 permute");
+    check_close(sum(Tensor::zeros({2, 0, 3}, Device::cuda), {1}), sum(Tensor::zeros({2, 0, 3}), {1}), 0, 0, "empty sum");
 }
 
 TEST_CASE("reductions over every set of axes, and long rows") {

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "gradcheck.hpp"
 
@@ -181,4 +182,36 @@ TEST_CASE("without a GPU, CUDA is reported absent and using it is a clear error"
     CHECK_THROWS_WITH_AS(Tensor::zeros({2}, Device::cuda), doctest::Contains("CUDA"), Error);
     CHECK_THROWS_WITH_AS(Tensor::zeros({2}, Device::cuda), doctest::Contains("cpu"), Error);
     CHECK_THROWS_AS(Tensor::zeros({2}).to(Device::cuda), Error);
+}
+
+TEST_CASE("NaN propagates through relu, sign, clamp, maximum/minimum and max/min reductions") {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    const Tensor x = Tensor::from_vector({1.f, nan, -2.f, 0.5f}, {4});
+    for (const Tensor& y : {relu(x), clamp(x, -1.f, 1.f), maximum(x, Tensor::scalar(0.f)), minimum(x, Tensor::scalar(0.f)),
+                            abs(x)}) {
+        CHECK(std::isnan(y.to_vector()[1]));
+        CHECK_FALSE(std::isnan(y.to_vector()[0]));
+    }
+    // every reduction path: whole tensor, trailing axis, leading rows of a contiguous tensor
+    const Tensor m = Tensor::from_vector({1.f, 2.f, nan, 4.f, 5.f, 6.f}, {3, 2});
+    CHECK(std::isnan(max(m).item()));
+    CHECK(std::isnan(max(m, {1}).to_vector()[1]));
+    CHECK_FALSE(std::isnan(max(m, {1}).to_vector()[0]));
+    CHECK(std::isnan(max(m, {0}).to_vector()[0]));
+    CHECK(max(m, {0}).to_vector()[1] == 6.f);
+}
+
+TEST_CASE("empty tensors: element-wise ops, reductions and products of size-0 shapes") {
+    const Tensor e = Tensor::zeros({3, 0});
+    CHECK(e.is_contiguous());
+    CHECK(exp(e).shape() == Shape{3, 0});
+    CHECK(sum(Tensor::zeros({2, 0, 3}), {1}).to_vector() == std::vector<float>(6, 0.f));
+    CHECK(matmul(Tensor::ones({3, 0}), Tensor::ones({0, 2})).to_vector() == std::vector<float>(6, 0.f));
+    CHECK(matmul(Tensor::ones({0, 4}), Tensor::ones({4, 2})).shape() == Shape{0, 2});
+}
+
+TEST_CASE("matmul reads an expanded scalar operand (1 x 1 with zero strides)") {
+    const Tensor s = Tensor::scalar(3.f).reshape({1}).expand({1, 1});
+    CHECK(matmul(s, Tensor::from_vector({1.f, 2.f}, {1, 2})).to_vector() == std::vector<float>{3.f, 6.f});
+    CHECK(matmul(Tensor::from_vector({1.f, 2.f}, {2, 1}), s).to_vector() == std::vector<float>{3.f, 6.f});
 }

@@ -22,10 +22,10 @@ RFLOW_HD inline float unary_math(backend::Unary op, float x, float a, float b) {
         case U::sqrt: return sqrtf(x);
         case U::rsqrt: return 1.f / sqrtf(x);
         case U::abs: return fabsf(x);
-        case U::sign: return x > 0.f ? 1.f : (x < 0.f ? -1.f : 0.f);
+        case U::sign: return x > 0.f ? 1.f : (x < 0.f ? -1.f : (x == 0.f ? 0.f : x));  // NaN stays NaN
         case U::square: return x * x;
         case U::reciprocal: return 1.f / x;
-        case U::relu: return x > 0.f ? x : 0.f;
+        case U::relu: return x < 0.f ? 0.f : x;  // std::max(x, 0): NaN propagates, as on the CPU
         case U::relu_grad: return x > 0.f ? 1.f : 0.f;
         case U::silu: return x / (1.f + expf(-x));
         case U::silu_grad: {  // silu'(x) = s (1 + x (1 - s)),  s = 1 / (1 + e^-x)
@@ -51,7 +51,10 @@ RFLOW_HD inline float unary_math(backend::Unary op, float x, float a, float b) {
             if (a == 0.f) return 1.f;
             return powf(x, a);
         case U::rsub_scalar: return a - x;
-        case U::clamp: return fminf(fmaxf(x, a), b);
+        case U::clamp: {  // std::min(std::max(x, a), b), as Eigen's x.max(a).min(b): NaN propagates
+            const float m = x < a ? a : x;
+            return b < m ? b : m;
+        }
         case U::in_range: return (x >= a && x <= b) ? 1.f : 0.f;
         case U::gt_scalar: return x > a ? 1.f : 0.f;
         case U::eq_scalar: return x == a ? 1.f : 0.f;
@@ -67,8 +70,8 @@ RFLOW_HD inline float binary_math(backend::Binary op, float x, float y) {
         case B::sub: return x - y;
         case B::mul: return x * y;
         case B::div: return x / y;
-        case B::maximum: return fmaxf(x, y);
-        case B::minimum: return fminf(x, y);
+        case B::maximum: return x < y ? y : x;  // std::max(x, y), as Eigen's max (not fmaxf: NaN propagates)
+        case B::minimum: return y < x ? y : x;  // std::min(x, y)
         case B::eq: return x == y ? 1.f : 0.f;
         case B::gt: return x > y ? 1.f : 0.f;
         case B::pow: return powf(x, y);

@@ -25,4 +25,13 @@ inline bool gemm_layout(const Tensor& t, GemmLayout& l) {
     return false;
 }
 
+/// t itself when gemm_layout() reads it, else a contiguous copy; `l` is set either way. A 1 x 1
+/// operand with strides <= 0 (an expanded scalar) stays as it is: any ld >= 1 reads it.
+inline Tensor gemm_operand(const Tensor& t, GemmLayout& l) {
+    if (gemm_layout(t, l)) return t;
+    Tensor c = t.contiguous();
+    if (!gemm_layout(c, l)) l = {true, std::max<int64_t>(c.size(-1), 1)};
+    return c;
+}
+
 }  // namespace rflow::detail

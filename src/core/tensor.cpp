@@ -131,6 +131,7 @@ Device Tensor::device() const { return checked(impl_.get()).device(); }
 bool Tensor::is_contiguous() const {
     const auto& s = shape();
     const auto& st = strides();
+    if (shape_numel(s) == 0) return true;  // no elements: any strides will do (make_tensor's included)
     int64_t expect = 1;
     for (size_t i = s.size(); i-- > 0;) {
         if (s[i] == 1) continue;

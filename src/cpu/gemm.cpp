@@ -32,7 +32,6 @@ using CMap = Eigen::Map<const M, 0, Eigen::OuterStride<>>;
 using OutMap = Eigen::Map<RowMat, 0, Eigen::OuterStride<>>;
 
 using Layout = detail::GemmLayout;
-using detail::gemm_layout;
 
 template <class MA, class MB>
 void product(const float* a, Layout la, const float* b, Layout lb, float* c, int64_t ldc, int64_t m,
@@ -81,10 +80,8 @@ void blas_gemm(const float* a, Layout la, const float* b, Layout lb, float* c, i
 }  // namespace
 
 void gemm(const Tensor& a_in, const Tensor& b_in, Tensor& out, float alpha, float beta) {
-    Tensor a = a_in, b = b_in;
     Layout la{}, lb{};
-    if (!gemm_layout(a, la)) { a = a.contiguous(); gemm_layout(a, la); }
-    if (!gemm_layout(b, lb)) { b = b.contiguous(); gemm_layout(b, lb); }
+    const Tensor a = detail::gemm_operand(a_in, la), b = detail::gemm_operand(b_in, lb);
     RFLOW_CHECK(out.is_contiguous(), "gemm output must be contiguous");
     const int64_t r = a.dim();
     const int64_t m = a.size(r - 2), k = a.size(r - 1), n = b.size(r - 1);

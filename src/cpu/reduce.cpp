@@ -21,8 +21,8 @@ float reduce_row(Reduce op, const float* p, int64_t n) {
     Eigen::Map<const Arr> r(p, n);
     switch (op) {
         case Reduce::sum: return n ? r.sum() : 0.f;
-        case Reduce::max: return n ? r.maxCoeff() : -std::numeric_limits<float>::infinity();
-        case Reduce::min: return n ? r.minCoeff() : std::numeric_limits<float>::infinity();
+        case Reduce::max: return n ? r.maxCoeff<Eigen::PropagateNaN>() : -std::numeric_limits<float>::infinity();
+        case Reduce::min: return n ? r.minCoeff<Eigen::PropagateNaN>() : std::numeric_limits<float>::infinity();
     }
     return 0.f;
 }
@@ -52,8 +52,8 @@ void reduce(Reduce op, const Tensor& x, const std::vector<bool>& axes, Tensor& o
         for (int64_t r = 1; r < reduced; ++r) {
             Eigen::Map<const Arr> row(x.data() + r * kept, kept);
             if (op == Reduce::sum) acc += row;
-            else if (op == Reduce::max) acc = acc.max(row);
-            else acc = acc.min(row);
+            else if (op == Reduce::max) acc = acc.binaryExpr(row, Eigen::internal::scalar_max_op<float, float, Eigen::PropagateNaN>());
+            else acc = acc.binaryExpr(row, Eigen::internal::scalar_min_op<float, float, Eigen::PropagateNaN>());
         }
         return;
     }

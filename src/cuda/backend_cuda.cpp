@@ -66,6 +66,7 @@ Tensor contiguous_on_device(const Tensor& t, const char* what) {
 
 std::vector<StridedIndex> strided_indices(const Shape& shape, const std::vector<const std::vector<int64_t>*>& strides) {
     const size_t n = strides.size();
+    if (shape_numel(shape) == 0) return std::vector<StridedIndex>(n);  // nothing to index
     std::vector<int64_t> sizes;
     std::vector<std::vector<int64_t>> st(n);
     for (size_t d = 0; d < shape.size(); ++d) {

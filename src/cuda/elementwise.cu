@@ -141,6 +141,18 @@ Views<N> views_of(const Shape& shape, const std::array<const Tensor*, N>& t) {
 void copy(const Tensor& src, Tensor& dst) {
     RFLOW_CHECK(src.shape() == dst.shape(), "copy between shapes " << shape_str(src.shape()) << " and "
                                                                     << shape_str(dst.shape()));
+    if (dst.dim() > kMaxDims && dst.numel() > 0) {
+        // More dims than a StridedIndex holds (contiguous() of such a view lands here too): copy
+        // the slices along the outermost dim, each one dim lower.
+        const Shape s(dst.shape().begin() + 1, dst.shape().end());
+        const std::vector<int64_t> ss(src.strides().begin() + 1, src.strides().end());
+        const std::vector<int64_t> ds(dst.strides().begin() + 1, dst.strides().end());
+        for (int64_t i = 0; i < dst.size(0); ++i) {
+            Tensor d = make_view(dst, s, ds, dst.offset() + i * dst.strides()[0]);
+            copy(make_view(src, s, ss, src.offset() + i * src.strides()[0]), d);
+        }
+        return;
+    }
     if (src.is_contiguous() && dst.is_contiguous()) {
         if (dst.numel())
             RFLOW_CUDA_CHECK(cudaMemcpyAsync(dptr(dst), dptr(src), dst.numel() * sizeof(float),

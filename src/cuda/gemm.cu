@@ -16,7 +16,6 @@ namespace rflow::cuda {
 namespace {
 
 using Layout = detail::GemmLayout;
-using detail::gemm_layout;
 
 __global__ void scale_kernel(float* c, int64_t n, float beta) {
     for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
@@ -53,10 +52,8 @@ void launch_gemm(const float* a, Layout la, int64_t sa, const float* b, Layout l
 }  // namespace
 
 void gemm(const Tensor& a_in, const Tensor& b_in, Tensor& out, float alpha, float beta) {
-    Tensor a = a_in, b = b_in;
     Layout la{}, lb{};
-    if (!gemm_layout(a, la)) { a = contiguous_on_device(a, "gemm"); gemm_layout(a, la); }
-    if (!gemm_layout(b, lb)) { b = contiguous_on_device(b, "gemm"); gemm_layout(b, lb); }
+    const Tensor a = detail::gemm_operand(a_in, la), b = detail::gemm_operand(b_in, lb);
     RFLOW_CHECK(out.is_contiguous(), "gemm output must be contiguous");
     const int64_t r = a.dim();
     const int64_t m = a.size(r - 2), k = a.size(r - 1), n = b.size(r - 1);

@@ -22,7 +22,8 @@ struct Combine {
     Reduce op;
     __device__ float identity() const { return op == Reduce::sum ? 0.f : (op == Reduce::max ? -INFINITY : INFINITY); }
     __device__ float operator()(float a, float b) const {
-        return op == Reduce::sum ? a + b : (op == Reduce::max ? fmaxf(a, b) : fminf(a, b));
+        // NaN propagates (a != a keeps a NaN accumulator; a NaN b fails both comparisons and is taken)
+        return op == Reduce::sum ? a + b : (op == Reduce::max ? (a > b || a != a ? a : b) : (a < b || a != a ? a : b));
     }
 };
 
