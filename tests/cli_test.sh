@@ -199,6 +199,15 @@ check "eval --device cuda" 0 $?
 RFLOW_EMULATE_CUDA=1 "$rflow" reflow --device cuda --model "$dir/dev-cuda/checkpoint.safetensors" "${small[@]}" --steps 20 \
     --pairs 200 --pair-steps 3 -o "$dir/dev-2rf" >/dev/null 2>&1
 check "reflow --device cuda" 0 $?
+RFLOW_EMULATE_CUDA=1 "$rflow" train --device cuda "${small[@]}" --steps 60 --hidden 32 --dataset moons -o "$dir/dev-cuda" \
+    --resume >/dev/null 2>&1
+check "train --device cuda --resume" 0 $?
+RFLOW_EMULATE_CUDA=1 "$rflow" gan train --device cuda --steps 20 --batch-size 64 --n-critic 2 --hidden 32 --depth 2 \
+    --num-samples 200 -o "$dir/dev-gan" >/dev/null 2>&1
+check "gan train --device cuda" 0 $?
+RFLOW_EMULATE_CUDA=1 "$rflow" gan sample --device cuda --model "$dir/dev-gan/checkpoint.safetensors" -n 50 \
+    -o "$dir/dev-gan.csv" >/dev/null 2>&1
+check "gan sample --device cuda" 0 $?
 
 echo "$fails failed"
 [ "$fails" -eq 0 ]

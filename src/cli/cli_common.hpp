@@ -112,7 +112,7 @@ Tensor sample_model(nn::VelocityModel& model, const Shape& sample_shape, int64_t
                     const std::string& prompt = "");
 
 /// --device cpu|cuda on a command that runs networks; one setting for the process (train, reflow,
-/// distill, train-images, sample, eval).
+/// distill, train-images, sample, eval, gan train, gan sample).
 void add_device_flag(CLI::App* app);
 /// The device --device named; BadInput naming the flag when it is cuda and no GPU answers.
 Device cli_device();

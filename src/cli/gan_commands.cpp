@@ -153,9 +153,10 @@ Tensor critic_field(const GanModels& m, float extent) {
     NoGradGuard ng;
     return io::field_grid(
         [&](const Tensor& pts) {
-            if (m.scalar) return m.scalar->forward(pts);
-            const Tensor v = m.field->forward(pts, Tensor::zeros({pts.size(0)}));
-            return sqrt(sum(square(v), {1}));
+            const Tensor p = pts.to(m.critic->device());
+            if (m.scalar) return m.scalar->forward(p).to(Device::cpu);
+            const Tensor v = m.field->forward(p, Tensor::zeros({p.size(0)}, p.device()));
+            return sqrt(sum(square(v), {1})).to(Device::cpu);
         },
         extent);
 }
@@ -166,6 +167,8 @@ int run_gan_train(GanFlags& f) {
     nlohmann::json config = gan_config(f);
     Generator init(f.train.seed, 0);
     GanModels m = build_models(config, init, "flags");
+    m.generator->to(cli_device());
+    m.critic->to(cli_device());
     f.train.latent_shape = {m.latent_dim};
     trainers::DataSource data;
     Tensor reference;  // toy: points for the metric and picture
@@ -240,14 +243,14 @@ int run_gan_train(GanFlags& f) {
     auto evaluate = [&](int64_t step) {
         Generator g(f.train.seed + 1, 7);
         if (image) {
-            const Tensor grid = trainer->sample(64, g);
+            const Tensor grid = trainer->sample(64, g).to(Device::cpu);
             io::write_image_grid_png(png, grid, 8, 2, 2,
                                      {{"rflow-model", ckpt_path}, {"method", f.train.method},
                                       {"step", std::to_string(step)}, {"seed", std::to_string(f.train.seed + 1)}});
             metrics << nlohmann::json{{"step", step}, {"samples", png}}.dump() << "\n" << std::flush;
             return std::string("grid");
         }
-        const Tensor x = trainer->sample(f.num_samples, g);
+        const Tensor x = trainer->sample(f.num_samples, g).to(Device::cpu);
         Generator proj(f.train.seed + 1, 4);
         const double sw = sliced_wasserstein(x, reference, proj);
         metrics << nlohmann::json{{"step", step}, {"sliced_w2", sw}, {"sliced_w2_floor", floor}}.dump() << "\n" << std::flush;
@@ -314,11 +317,12 @@ int run_gan_sample(const SampleFlags& f) {
     const std::string ext = fs::path(f.output).extension().string();
     if (ext != ".png" && (m.image || ext != ".csv"))
         throw BadInput("-o/--output must end in .png" + std::string(m.image ? "" : " or .csv") + ", got '" + f.output + "'");
+    m.generator->to(cli_device());
     Generator g(f.seed, 7);
     Tensor x;
     {
-        NoGradGuard ng;
-        x = m.generator->forward(Tensor::normal({f.n, m.latent_dim}, g));
+        NoGradGuard ng;  // z drawn on the host: the same samples on every device
+        x = m.generator->forward(Tensor::normal({f.n, m.latent_dim}, g).to(m.generator->device())).to(Device::cpu);
     }
     const std::string settings = "model " + f.model + " | method " + config.value("method", std::string()) + " | seed " +
                                  std::to_string(f.seed) + " | step " + std::to_string(c.step);
@@ -351,6 +355,7 @@ std::function<int()> add_gan_commands(CLI::App& app) {
                  "Methods: wgan-gp (one-centred penalty, lambda 10), zero-centered (variant B: 1/2 E||grad D||^2,\n"
                  "generator -E[D(G(z))]), reflow-gan (variant A: a vector-field critic v(x, t) trained by flow\n"
                  "matching from fakes (t = 0) to reals (t = 1); the generator regressed onto G(z) + eps v(G(z), 0)).");
+    add_device_flag(train);
     std::string datasets = "fashion-mnist";
     for (const auto& n : data::toy_dataset_names()) datasets += ", " + n;
     train->add_option("--method", tf->train.method, "wgan-gp, zero-centered or reflow-gan")->capture_default_str();
@@ -383,6 +388,7 @@ std::function<int()> add_gan_commands(CLI::App& app) {
     train->add_flag("--resume", tf->resume, "Continue from <output>/checkpoint.safetensors");
 
     CLI::App* sample = gan->add_subcommand("sample", "Sample a trained GAN generator");
+    add_device_flag(sample);
     sample->add_option("--model", sf->model, "checkpoint.safetensors written by `rflow gan train`")->required();
     sample->add_option("-n,--num-samples", sf->n, "Samples")->capture_default_str()->check(positive());
     sample->add_option("--seed", sf->seed, "Seed of z")->capture_default_str();
