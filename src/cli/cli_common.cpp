@@ -405,9 +405,10 @@ Tensor sample_model(nn::VelocityModel& model, const Shape& sample_shape, int64_t
     if (r.budget_exhausted)
         std::fprintf(stderr, "warning: %s stopped at its step budget before t = 1\n", f.method.c_str());
     if (nfe) *nfe = r.nfe;
-    if (trajectory) trajectory->clear();
-    if (trajectory)
+    if (trajectory) {
+        trajectory->clear();
         for (const Tensor& x : r.trajectory) trajectory->push_back(x.to(Device::cpu));
+    }
     return r.x.to(Device::cpu);
 }
 

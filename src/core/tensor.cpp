@@ -146,12 +146,14 @@ bool Tensor::shares_storage(const Tensor& other) const {
 }
 
 float* Tensor::data() {
-    RFLOW_CHECK(device() == Device::cpu || backend::in_emulated_kernel(), "data() needs a CPU tensor; call .to(Device::cpu) first");
+    RFLOW_CHECK(device() == Device::cpu || backend::in_emulated_kernel(),
+                "data() needs a CPU tensor; call .to(Device::cpu) first");
     return impl_->data();
 }
 
 const float* Tensor::data() const {
-    RFLOW_CHECK(device() == Device::cpu || backend::in_emulated_kernel(), "data() needs a CPU tensor; call .to(Device::cpu) first");
+    RFLOW_CHECK(device() == Device::cpu || backend::in_emulated_kernel(),
+                "data() needs a CPU tensor; call .to(Device::cpu) first");
     return impl_->data();
 }
 
