@@ -80,16 +80,12 @@ void blas_gemm(const float* a, Layout la, const float* b, Layout lb, float* c, i
 }  // namespace
 
 void gemm(const Tensor& a_in, const Tensor& b_in, Tensor& out, float alpha, float beta) {
-    Layout la{}, lb{};
-    const Tensor a = detail::gemm_operand(a_in, la), b = detail::gemm_operand(b_in, lb);
-    RFLOW_CHECK(out.is_contiguous(), "gemm output must be contiguous");
-    const int64_t r = a.dim();
-    const int64_t m = a.size(r - 2), k = a.size(r - 1), n = b.size(r - 1);
-    const int64_t batch = r == 3 ? a.size(0) : 1;
-    const int64_t sa = r == 3 ? a.strides()[0] : 0, sb = r == 3 ? b.strides()[0] : 0;
-    for (int64_t i = 0; i < batch; ++i) {
-        const float* pa = a.data() + i * sa;
-        const float* pb = b.data() + i * sb;
+    const detail::GemmProblem g = detail::gemm_problem(a_in, b_in, out);
+    const Layout la = g.la, lb = g.lb;
+    const int64_t m = g.m, k = g.k, n = g.n;
+    for (int64_t i = 0; i < g.batch; ++i) {
+        const float* pa = g.a.data() + i * g.sa;
+        const float* pb = g.b.data() + i * g.sb;
         float* pc = out.data() + i * m * n;
         if (m == 0 || n == 0) continue;
         if (k == 0) {

@@ -55,6 +55,12 @@ Context& context() {
     return *ctx;
 }
 
+cublasHandle_t blas() {
+    cublasHandle_t h = context().blas;
+    RFLOW_CUBLAS_CHECK(cublasSetMathMode(h, allow_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+    return h;
+}
+
 Tensor contiguous_on_device(const Tensor& t, const char* what) {
     RFLOW_CHECK(t.device() == Device::cuda, what << ": expected a CUDA tensor, got a " << device_name(t.device())
                                                  << " one");

@@ -18,7 +18,6 @@
 #include <cstdint>
 
 #include "cuda_common.hpp"
-#include "rflow/device.hpp"  // allow_tf32
 
 namespace rflow::cuda {
 
@@ -189,11 +188,9 @@ struct Step {
 
 // Column-major C = op(A) op(B) + beta C for every sample q < nimg and group g < ngrp, each operand
 // at base + q step.img + g step.grp: strided-batched over the larger count, looping over the other.
-// TF32 tensor cores as rflow::set_allow_tf32 says (the handle is shared: set on every call).
 void gemm_grid(cublasHandle_t blas, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int64_t k,
                const float* A, int64_t lda, Step sa, const float* B, int64_t ldb, Step sb, float beta, float* C,
                int64_t ldc, Step sc, int64_t nimg, int64_t ngrp) {
-    RFLOW_CUBLAS_CHECK(cublasSetMathMode(blas, allow_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
     const float alpha = 1.f;
     const bool batch_groups = ngrp >= nimg;
     const int64_t outer = batch_groups ? nimg : ngrp, inner = batch_groups ? ngrp : nimg;
@@ -301,8 +298,7 @@ void conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, Tensor& 
     check_output(y, "conv2d");
     const Tensor x = contiguous_on_device(x_in, "conv2d input"), w = contiguous_on_device(w_in, "conv2d weight");
     const Tensor b = b_in.defined() ? contiguous_on_device(b_in, "conv2d bias") : Tensor();
-    const Context& ctx = context();
-    conv_forward(dptr(x), dptr(w), b.defined() ? dptr(b) : nullptr, dptr(y), g, ctx.blas, ctx.stream);
+    conv_forward(dptr(x), dptr(w), b.defined() ? dptr(b) : nullptr, dptr(y), g, blas(), stream());
 }
 
 void conv2d_input(const Tensor& y_in, const Tensor& w_in, const Tensor& b_in, Tensor& x, const backend::ConvParams& p) {
@@ -311,8 +307,7 @@ void conv2d_input(const Tensor& y_in, const Tensor& w_in, const Tensor& b_in, Te
     check_output(x, "conv2d_input");
     const Tensor y = contiguous_on_device(y_in, "conv2d_input grad"), w = contiguous_on_device(w_in, "conv2d_input weight");
     const Tensor b = b_in.defined() ? contiguous_on_device(b_in, "conv2d_input bias") : Tensor();
-    const Context& ctx = context();
-    conv_input(dptr(y), dptr(w), b.defined() ? dptr(b) : nullptr, dptr(x), g, ctx.blas, ctx.stream);
+    conv_input(dptr(y), dptr(w), b.defined() ? dptr(b) : nullptr, dptr(x), g, blas(), stream());
 }
 
 void conv2d_weight(const Tensor& x_in, const Tensor& y_in, Tensor& w, const backend::ConvParams& p) {
@@ -320,8 +315,7 @@ void conv2d_weight(const Tensor& x_in, const Tensor& y_in, Tensor& w, const back
     if (w.numel() == 0) return;
     check_output(w, "conv2d_weight");
     const Tensor x = contiguous_on_device(x_in, "conv2d_weight input"), y = contiguous_on_device(y_in, "conv2d_weight grad");
-    const Context& ctx = context();
-    conv_weight(dptr(x), dptr(y), dptr(w), g, ctx.blas, ctx.stream);
+    conv_weight(dptr(x), dptr(y), dptr(w), g, blas(), stream());
 }
 
 }  // namespace rflow::cuda

@@ -47,6 +47,9 @@ struct Context {
 /// The context, created on first use (throws rflow::Error when no GPU answers).
 Context& context();
 inline cudaStream_t stream() { return context().stream; }
+/// The cuBLAS handle with its math mode set from rflow::allow_tf32() (TF32 tensor cores or FP32):
+/// every GEMM, convolutions' included, takes the handle from here.
+cublasHandle_t blas();
 
 /// Caching device allocator (src/cuda/allocator.cpp): blocks are rounded up and kept per size
 /// after release, so a training loop stops calling cudaMalloc/cudaFree after its first step.

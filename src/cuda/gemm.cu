@@ -6,10 +6,9 @@
 // transpose cuBLAS wants (op N); a column-major one (stride[-2] == 1, e.g. a transposed view) is
 // passed with op T. Anything else is copied contiguous first. A rank-3 batch uses
 // cublasSgemmStridedBatched with the operands' batch strides (0 for a broadcast operand).
-// TF32 tensor cores are used when rflow::set_allow_tf32(true) was called.
+// TF32 tensor cores are used when rflow::set_allow_tf32(true) was called (blas() applies it).
 #include "../common/gemm_layout.hpp"
 #include "cuda_common.hpp"
-#include "rflow/device.hpp"
 
 namespace rflow::cuda {
 
@@ -32,8 +31,7 @@ void launch_gemm(const float* a, Layout la, int64_t sa, const float* b, Layout l
         RFLOW_CUDA_LAUNCHED();
         return;
     }
-    cublasHandle_t h = context().blas;
-    RFLOW_CUBLAS_CHECK(cublasSetMathMode(h, allow_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+    cublasHandle_t h = blas();
     const cublasOperation_t ob = lb.row ? CUBLAS_OP_N : CUBLAS_OP_T;  // B^T[n, k] column-major
     const cublasOperation_t oa = la.row ? CUBLAS_OP_N : CUBLAS_OP_T;  // A^T[k, m] column-major
     // Leading dimensions must be >= the column-major row count of the stored matrix, even for a
@@ -52,16 +50,11 @@ void launch_gemm(const float* a, Layout la, int64_t sa, const float* b, Layout l
 }  // namespace
 
 void gemm(const Tensor& a_in, const Tensor& b_in, Tensor& out, float alpha, float beta) {
-    Layout la{}, lb{};
-    const Tensor a = detail::gemm_operand(a_in, la), b = detail::gemm_operand(b_in, lb);
-    RFLOW_CHECK(out.is_contiguous(), "gemm output must be contiguous");
-    const int64_t r = a.dim();
-    const int64_t m = a.size(r - 2), k = a.size(r - 1), n = b.size(r - 1);
-    const int64_t batch = r == 3 ? a.size(0) : 1;
-    const int64_t sa = r == 3 ? a.strides()[0] : 0, sb = r == 3 ? b.strides()[0] : 0;
-    RFLOW_CHECK(m < (int64_t{1} << 31) && n < (int64_t{1} << 31) && k < (int64_t{1} << 31),
+    const detail::GemmProblem g = detail::gemm_problem(a_in, b_in, out);
+    RFLOW_CHECK(g.m < (int64_t{1} << 31) && g.n < (int64_t{1} << 31) && g.k < (int64_t{1} << 31),
                 "gemm: a dimension exceeds cuBLAS's 32-bit sizes");
-    launch_gemm(dptr(a), la, sa, dptr(b), lb, sb, dptr(out), m, k, n, batch, alpha, beta, stream());
+    launch_gemm(dptr(g.a), g.la, g.sa, dptr(g.b), g.lb, g.sb, dptr(out), g.m, g.k, g.n, g.batch, alpha, beta,
+                stream());
 }
 
 }  // namespace rflow::cuda
