@@ -215,3 +215,25 @@ TEST_CASE("matmul reads an expanded scalar operand (1 x 1 with zero strides)") {
     CHECK(matmul(s, Tensor::from_vector({1.f, 2.f}, {1, 2})).to_vector() == std::vector<float>{3.f, 6.f});
     CHECK(matmul(Tensor::from_vector({1.f, 2.f}, {2, 1}), s).to_vector() == std::vector<float>{3.f, 6.f});
 }
+
+TEST_CASE("a 0-D tensor has no dimension 0: size, reductions and softmax refuse any dim") {
+    const Tensor s = Tensor::scalar(2.f);
+    CHECK(s.dim() == 0);
+    CHECK_THROWS_AS(s.size(0), Error);
+    CHECK_THROWS_AS(s.size(-1), Error);
+    CHECK_THROWS_AS(sum(s, {0}), Error);
+    CHECK_THROWS_AS(s.squeeze(0), Error);
+    CHECK(sum(s).item() == 2.f);  // reducing everything still works
+    CHECK(Tensor::zeros({3}).size(0) == 3);
+    CHECK(Tensor::zeros({3, 4}).size(-1) == 4);
+    CHECK_THROWS_AS(Tensor::zeros({3}).size(1), Error);
+}
+
+TEST_CASE("empty tensors copy to and from the host without touching a null pointer") {
+    // (UBSan: memcpy with a null source or destination is undefined even for zero bytes)
+    const Tensor e = Tensor::from_vector({}, {0, 3});
+    CHECK(e.numel() == 0);
+    CHECK(e.to_vector().empty());
+    CHECK(e.to(Device::cpu).shape() == Shape{0, 3});
+    CHECK(Tensor::from_vector({}, {0}).contiguous().to_vector().empty());
+}

@@ -44,11 +44,24 @@ std::string shape_str(const Shape& s) {
 }
 
 int64_t wrap_dim(int64_t d, int64_t rank, const char* what) {
+    RFLOW_CHECK(rank > 0, what << ": dimension " << d << " of a 0-D tensor (a scalar has no dimensions)");
     int64_t w = d < 0 ? d + rank : d;
-    RFLOW_CHECK(w >= 0 && w < std::max<int64_t>(rank, 1), what << ": dimension " << d
-                                                               << " out of range for rank " << rank);
+    RFLOW_CHECK(w >= 0 && w < rank, what << ": dimension " << d << " out of range for rank " << rank);
     return w;
 }
+
+namespace {
+
+// Host <-> device copies that skip empty tensors: their storage pointer may be null, and even a
+// zero-byte memcpy from null is undefined behaviour.
+void copy_from_host(Device device, const float* host, float* dst, int64_t n) {
+    if (n > 0) backend::get(device).from_host(host, dst, n);
+}
+void copy_to_host(Device device, const float* src, float* host, int64_t n) {
+    if (n > 0) backend::get(device).to_host(src, host, n);
+}
+
+}  // namespace
 
 Tensor make_tensor(const Shape& shape, Device device) {
     for (int64_t d : shape) RFLOW_CHECK(d >= 0, "negative size in shape " << shape_str(shape));
@@ -93,7 +106,7 @@ Tensor Tensor::from_vector(const std::vector<float>& values, const Shape& shape,
     RFLOW_CHECK(static_cast<int64_t>(values.size()) == shape_numel(shape),
                 values.size() << " values do not fill shape " << shape_str(shape));
     Tensor t = make_tensor(shape, device);
-    backend::get(device).from_host(values.data(), t.impl()->data(), t.numel());
+    copy_from_host(device, values.data(), t.impl()->data(), t.numel());
     return t;
 }
 
@@ -160,7 +173,7 @@ const float* Tensor::data() const {
 std::vector<float> Tensor::to_vector() const {
     Tensor c = contiguous();
     std::vector<float> v(static_cast<size_t>(c.numel()));
-    backend::get(c.device()).to_host(c.impl()->data(), v.data(), c.numel());
+    copy_to_host(c.device(), c.impl()->data(), v.data(), c.numel());
     return v;
 }
 
@@ -174,7 +187,7 @@ Tensor Tensor::to(Device target) const {
     Tensor c = contiguous();
     Tensor out = make_tensor(shape(), target);
     std::vector<float> host = c.to_vector();
-    backend::get(target).from_host(host.data(), out.impl()->data(), out.numel());
+    copy_from_host(target, host.data(), out.impl()->data(), out.numel());
     return record(out, "to", {*this}, [src = device()](const Tensor& g, const std::vector<bool>&) {
         return std::vector<Tensor>{g.to(src)};
     });
