@@ -1,7 +1,11 @@
 // Checkpoint and weight files on top of the safetensors reader/writer.
 #include "rflow/io/checkpoint.hpp"
 
+#include <charconv>
+#include <cmath>
 #include <sstream>
+#include <string_view>
+#include <type_traits>
 
 #include "rflow/error.hpp"
 #include "rflow/io/safetensors.hpp"
@@ -23,6 +27,9 @@ void append_prefixed(TensorList& out, const std::string& prefix, const TensorLis
 namespace {
 
 constexpr const char* kFormat = "rflow-checkpoint-1";
+// Resume state beyond these is corrupt, not a long run: 2^40 steps, 2^62 RNG words.
+constexpr int64_t kMaxStep = int64_t{1} << 40;
+constexpr uint64_t kMaxRngOffset = uint64_t{1} << 62;
 
 void add_tensors(SafetensorsFile& f, const TensorList& list, const std::string& prefix) {
     for (const auto& [name, t] : list) {
@@ -31,9 +38,46 @@ void add_tensors(SafetensorsFile& f, const TensorList& list, const std::string& 
     }
 }
 
-Tensor to_tensor(const RawTensor& raw) {
+// The tensor stored under `key`; rflow::Error naming the file and the key on a NaN or infinity
+// (training never keeps such weights, so the file is corrupt or came from elsewhere).
+Tensor to_tensor(const RawTensor& raw, const std::string& path, const std::string& key) {
     std::vector<float> v = to_f32(raw);
+    for (size_t i = 0; i < v.size(); ++i)
+        RFLOW_CHECK(std::isfinite(v[i]), path << ": " << key << ": element " << i << " is " << v[i]
+                                              << " (weights must be finite numbers)");
     return Tensor::from_vector(v, raw.shape);
+}
+
+// A whole-string decimal integer (no sign for unsigned types); false on anything else.
+template <class T>
+bool parse_integer(std::string_view text, T& out) {
+    if (text.empty() || text.front() == '+' || (std::is_unsigned_v<T> && text.front() == '-')) return false;
+    const auto r = std::from_chars(text.data(), text.data() + text.size(), out);
+    return r.ec == std::errc() && r.ptr == text.data() + text.size();
+}
+
+int64_t parse_step(const std::string& text, const std::string& path) {
+    int64_t step = 0;
+    RFLOW_CHECK(parse_integer(text, step), path << ": metadata 'step' is not an integer: '" << text << "'");
+    RFLOW_CHECK(step >= 0 && step <= kMaxStep,
+                path << ": metadata 'step' is " << step << " (expected 0 to " << kMaxStep << ")");
+    return step;
+}
+
+// "seed stream offset": three unsigned decimal integers, the offset a sane word count.
+std::array<uint64_t, 3> parse_rng(const std::string& text, const std::string& path) {
+    std::array<uint64_t, 3> rng{};
+    std::istringstream is(text);
+    std::string word, extra;
+    for (uint64_t& field : rng)
+        RFLOW_CHECK(is >> word && parse_integer(std::string_view(word), field),
+                    path << ": metadata 'rng' is '" << text << "' (expected 'seed stream offset', three "
+                         << "non-negative integers)");
+    RFLOW_CHECK(!(is >> extra), path << ": metadata 'rng' is '" << text << "' (expected 'seed stream offset', three "
+                                     << "non-negative integers)");
+    RFLOW_CHECK(rng[2] <= kMaxRngOffset,
+                path << ": metadata 'rng' offset " << rng[2] << " is out of range (expected at most " << kMaxRngOffset << ")");
+    return rng;
 }
 
 const std::string* find_meta(const SafetensorsFile& f, const std::string& key) {
@@ -66,15 +110,11 @@ Checkpoint load_checkpoint(const std::string& path) {
     Checkpoint c;
     for (const auto& [k, v] : f.metadata) {
         if (k == "step") {
-            try {
-                c.step = std::stoll(v);
-            } catch (const std::exception&) {
-                RFLOW_FAIL(path << ": metadata 'step' is not an integer: '" << v << "'");
-            }
+            c.step = parse_step(v, path);
         } else if (k == "rng") {
-            std::istringstream is(v);
-            RFLOW_CHECK(is >> c.rng[0] >> c.rng[1] >> c.rng[2], path << ": metadata 'rng' malformed: '" << v << "'");
+            c.rng = parse_rng(v, path);
         } else if (k == "config") {
+            check_json_depth(v, path, "metadata 'config'");
             c.config = v;
         } else if (k != "format") {
             c.metadata.emplace_back(k, v);
@@ -82,8 +122,8 @@ Checkpoint load_checkpoint(const std::string& path) {
     }
     RFLOW_CHECK(find_meta(f, "step") && find_meta(f, "rng"), path << ": checkpoint lacks 'step' or 'rng' metadata");
     for (const auto& [name, raw] : f.tensors) {
-        if (name.rfind("model.", 0) == 0) c.model.emplace_back(name.substr(6), to_tensor(raw));
-        else if (name.rfind("optim.", 0) == 0) c.optimizer.emplace_back(name.substr(6), to_tensor(raw));
+        if (name.rfind("model.", 0) == 0) c.model.emplace_back(name.substr(6), to_tensor(raw, path, name));
+        else if (name.rfind("optim.", 0) == 0) c.optimizer.emplace_back(name.substr(6), to_tensor(raw, path, name));
         else RFLOW_FAIL(path << ": unexpected tensor '" << name << "' (expected model.* or optim.*)");
     }
     return c;
@@ -100,7 +140,7 @@ void save_weights(const std::string& path, const TensorList& tensors,
 TensorList load_weights(const std::string& path) {
     SafetensorsFile f = read_safetensors(path);
     TensorList out;
-    for (const auto& [name, raw] : f.tensors) out.emplace_back(name, to_tensor(raw));
+    for (const auto& [name, raw] : f.tensors) out.emplace_back(name, to_tensor(raw, path, name));
     return out;
 }
 

@@ -289,6 +289,32 @@ size_t dtype_size(DType dtype) {
     RFLOW_FAIL("dtype_size: invalid DType value " << static_cast<int>(dtype));
 }
 
+int json_depth(std::string_view text, int limit) {
+    int depth = 0, deepest = 0;
+    bool in_string = false, escaped = false;
+    for (char c : text) {
+        if (in_string) {
+            if (escaped) escaped = false;
+            else if (c == '\\') escaped = true;
+            else if (c == '"') in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            deepest = std::max(deepest, ++depth);
+            if (deepest > limit) return deepest;
+        } else if (c == ']' || c == '}') {
+            --depth;
+        }
+    }
+    return deepest;
+}
+
+void check_json_depth(std::string_view text, const std::string& source, const std::string& key) {
+    RFLOW_CHECK(json_depth(text) <= kMaxJsonDepth, source << ": " << key << ": JSON nested deeper than "
+                                                          << kMaxJsonDepth << " levels (at most "
+                                                          << kMaxJsonDepth << " accepted)");
+}
+
 const RawTensor* SafetensorsFile::find(const std::string& name) const {
     for (const auto& kv : tensors)
         if (kv.first == name) return &kv.second;
@@ -324,6 +350,7 @@ SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::s
     RFLOW_CHECK(bad == n, RFLOW_ST_PREFIX << "header is not valid UTF-8 (bad byte 0x" << std::hex
                                           << static_cast<int>(hdr[bad]) << std::dec
                                           << " at header offset " << bad << ")");
+    check_json_depth(std::string_view(hbeg, static_cast<size_t>(n)), "safetensors '" + source + "'", "header");
     DuplicateKeySax sax;
     const bool parsed = ojson::sax_parse(hbeg, hend, &sax);
     RFLOW_CHECK(parsed, RFLOW_ST_PREFIX << "header is not valid JSON: " << sax.error);

@@ -19,7 +19,14 @@ namespace rflow::io {
 RFLOW_API void write_file_atomic(const std::string& path, const void* data, size_t n);
 
 /// Reads the whole file, retried from scratch on transient errors like write_file_atomic; the
-/// error names the path and the errno text on failure.
+/// error names the path and the errno text on failure. Only regular files are read: a directory,
+/// FIFO, socket or device (/dev/zero) is refused at once, as is a file over 8 GiB.
 RFLOW_API std::vector<uint8_t> read_file(const std::string& path);
+
+/// Removes the temporary files that write_file_atomic left in `dir` when its process was killed
+/// (kill -9, power loss): regular files named `<name>.tmp.<pid>.<n>` whose pid is no live process.
+/// Nothing else is touched; files of live processes (this one included) stay. Errors while
+/// listing or removing are ignored. Returns the number of files removed.
+RFLOW_API int remove_orphaned_temp_files(const std::string& dir);
 
 }  // namespace rflow::io

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -38,6 +39,18 @@ struct RFLOW_API SafetensorsFile {
     /// Tensor by name; rflow::Error naming the key and `source` if absent.
     const RawTensor& at(const std::string& name) const;
 };
+
+/// Deepest nesting of arrays and objects accepted in JSON read from files (headers, configs,
+/// metadata): deeper text would exhaust the stack of a recursive reader or printer.
+constexpr int kMaxJsonDepth = 64;
+
+/// Nesting depth of JSON text (0 for a scalar), counted without parsing or recursion; brackets
+/// inside strings do not count. Stops counting once `limit` is exceeded.
+RFLOW_API int json_depth(std::string_view text, int limit = kMaxJsonDepth);
+
+/// rflow::Error "<source>: <key>: JSON nested deeper than 64 levels" when `text` nests deeper
+/// than kMaxJsonDepth; call before parsing JSON that came from a file.
+RFLOW_API void check_json_depth(std::string_view text, const std::string& source, const std::string& key);
 
 /// Parses and validates a safetensors image held in memory; errors name `source`.
 RFLOW_API SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::string& source);
