@@ -520,3 +520,62 @@ TEST_CASE("LoRAModel::init_lora_ga streams micro-batches to the averaged gradien
     NoGradGuard ng;
     CHECK(max_abs_diff(net1->forward(x), before) < 1e-5);
 }
+
+TEST_CASE("kohya files with 0-D, empty or mismatched tensors are refused, naming the file and the key") {
+    Generator gen(91);
+    nn::MLP net(4, {8}, 2, gen);
+    std::string flat = linear_names(net)[0];
+    for (char& ch : flat)
+        if (ch == '.') ch = '_';
+    const std::string down_key = "lora_" + flat + ".lora_down.weight", up_key = "lora_" + flat + ".lora_up.weight",
+                      alpha_key = "lora_" + flat + ".alpha";
+    const std::vector<float> zeros(64, 0.f);
+    const auto tensor = [&](std::vector<int64_t> shape) { return io::from_f32(zeros.data(), std::move(shape)); };
+    const std::string path = scratch("kohya_bad.safetensors");
+    const auto error_with = [&](std::vector<std::pair<std::string, io::RawTensor>> tensors) {
+        io::SafetensorsFile f;
+        f.tensors = std::move(tensors);
+        io::write_safetensors(path, f);
+        try {
+            nn::load_lora_adapter(path, net);
+        } catch (const Error& e) {
+            return std::string(e.what());
+        }
+        return std::string("<no error>");
+    };
+    const auto expect = [&](const std::string& msg, const std::string& key, const std::string& phrase) {
+        INFO(msg);
+        CHECK(msg.find(path) != std::string::npos);
+        CHECK(msg.find(key) != std::string::npos);
+        CHECK(msg.find(phrase) != std::string::npos);
+    };
+    expect(error_with({{down_key, tensor({})}, {up_key, tensor({8, 1})}}), down_key, "lora_down has shape []");
+    expect(error_with({{down_key, tensor({1, 4})}, {up_key, tensor({})}}), up_key, "lora_up has shape []");
+    expect(error_with({{down_key, tensor({0, 4})}, {up_key, tensor({8, 0})}}), down_key, "LoRA rank >= 1");
+    expect(error_with({{down_key, tensor({2, 4})}, {up_key, tensor({8, 3})}}), up_key, "does not fit");
+    expect(error_with({{down_key, tensor({1, 4})}, {up_key, tensor({8, 1})}, {alpha_key, tensor({0})}}), alpha_key,
+           "alpha has shape [0]");
+    expect(error_with({{down_key, tensor({1, 4})}, {up_key, tensor({8, 1})}, {alpha_key, tensor({2})}}), alpha_key,
+           "expected one scalar");
+    const float inf = INFINITY;
+    expect(error_with({{down_key, tensor({1, 4})}, {up_key, tensor({8, 1})}, {alpha_key, io::from_f32(&inf, {})}}),
+           alpha_key, "finite");
+    const float one = 1.f;  // a one-element alpha of shape [1] is as good as a scalar
+    CHECK(error_with({{down_key, tensor({1, 4})}, {up_key, tensor({8, 1})}, {alpha_key, io::from_f32(&one, {1})}}) ==
+          "<no error>");
+}
+
+TEST_CASE("PEFT configs: a target_modules regex that does not compile names the file and the key") {
+    Generator gen(92);
+    nn::MLP net(4, {8}, 2, gen);
+    const std::string dir = scratch("peft_bad_regex");
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir + "/adapter_config.json") << R"({"peft_type": "LORA", "r": 1, "target_modules": "net(("})";
+    std::ofstream(dir + "/adapter_model.safetensors") << "";
+    CHECK_THROWS_WITH_AS(nn::load_lora_adapter(dir, net),
+                         doctest::Contains("adapter_config.json: target_modules: not a valid regular expression"), Error);
+    std::ofstream(dir + "/adapter_config.json") << R"({"peft_type": 7, "r": 1, "target_modules": ["net.0"]})";
+    CHECK_THROWS_WITH_AS(nn::load_lora_adapter(dir, net), doctest::Contains("adapter_config.json"), Error);
+    std::ofstream(dir + "/adapter_config.json") << "{\"r\": 1, \"x\": " << std::string(100, '[') << std::string(100, ']') << "}";
+    CHECK_THROWS_WITH_AS(nn::load_lora_adapter(dir, net), doctest::Contains("nested deeper than 64"), Error);
+}

@@ -3,9 +3,10 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <map>
+#include <regex>
 #include <set>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -52,15 +53,16 @@ std::string list_of(const std::vector<std::string>& keys) {
 // PEFT directory: config first, then every tensor to its adapter.
 std::unique_ptr<LoRAModel> load_peft(const fs::path& dir, Module& model, float weight) {
     const fs::path cfg_path = dir / "adapter_config.json", weights_path = dir / "adapter_model.safetensors";
-    std::ifstream in(cfg_path);
-    RFLOW_CHECK(in, "cannot read " << cfg_path.string());
-    const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+    const std::vector<uint8_t> bytes = io::read_file(cfg_path.string());
+    const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    io::check_json_depth(text, cfg_path.string(), "adapter config");
+    const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
     RFLOW_CHECK(j.is_object(), cfg_path.string() << ": not a JSON object");
-    RFLOW_CHECK(j.value("peft_type", std::string("LORA")) == "LORA",
-                cfg_path.string() << ": peft_type is " << j["peft_type"].dump() << ", only LORA is supported");
     LoRAConfig cfg;
     LoRATargets targets;
     try {
+        RFLOW_CHECK(j.value("peft_type", std::string("LORA")) == "LORA",
+                    cfg_path.string() << ": peft_type is " << j.at("peft_type").dump() << ", only LORA is supported");
         cfg.rank = j.at("r").get<int64_t>();
         cfg.alpha = j.value("lora_alpha", static_cast<float>(cfg.rank));
         cfg.dropout = j.value("lora_dropout", 0.f);
@@ -75,7 +77,12 @@ std::unique_ptr<LoRAModel> load_peft(const fs::path& dir, Module& model, float w
         RFLOW_FAIL(cfg_path.string() << ": " << e.what());
     }
     Generator gen(0);
-    auto lora = std::make_unique<LoRAModel>(model, targets, cfg, gen);
+    std::unique_ptr<LoRAModel> lora;
+    try {
+        lora = std::make_unique<LoRAModel>(model, targets, cfg, gen);
+    } catch (const std::regex_error& e) {
+        RFLOW_FAIL(cfg_path.string() << ": target_modules: not a valid regular expression (" << e.what() << ")");
+    }
     std::map<std::string, LoRA*> by_name;
     for (const auto& [name, a] : lora->adapters()) by_name[name] = a.get();
     const io::SafetensorsFile f = io::read_safetensors(weights_path.string());
@@ -132,6 +139,7 @@ std::unique_ptr<LoRAModel> load_kohya(const std::string& path, Module& model, fl
     };
     struct Parts {
         Tensor down, up;
+        std::string down_key, up_key;
         float alpha = 0;
         bool has_alpha = false;
     };
@@ -152,12 +160,24 @@ std::unique_ptr<LoRAModel> load_kohya(const std::string& path, Module& model, fl
             continue;
         }
         Parts& p = parts[module];
-        if (which == "down") p.down = tensor_of(r);
-        else if (which == "up") p.up = tensor_of(r);
-        else {
-            p.alpha = io::to_f32(r).at(0);
+        if (which == "alpha") {
+            const std::vector<float> alpha = io::to_f32(r);
+            RFLOW_CHECK(alpha.size() == 1, path << ": " << key << ": alpha has shape " << shape_str(r.shape)
+                                                << " (" << alpha.size() << " values; expected one scalar)");
+            RFLOW_CHECK(std::isfinite(alpha[0]), path << ": " << key << ": alpha is " << alpha[0] << " (expected a finite number)");
+            p.alpha = alpha[0];
             p.has_alpha = true;
+            continue;
         }
+        // lora_down [r, in] or [r, in, kh, kw]; lora_up [out, r] or [out, r, 1, 1]
+        const size_t rank = r.shape.size();
+        RFLOW_CHECK(rank == 2 || rank == 4, path << ": " << key << ": lora_" << which << " has shape "
+                                                 << shape_str(r.shape) << " (expected 2 dimensions, or 4 for a convolution)");
+        const int64_t lora_rank = which == "down" ? r.shape[0] : r.shape[1];
+        RFLOW_CHECK(lora_rank > 0, path << ": " << key << ": lora_" << which << " has shape " << shape_str(r.shape)
+                                        << " (expected a LoRA rank >= 1)");
+        (which == "down" ? p.down : p.up) = tensor_of(r);
+        (which == "down" ? p.down_key : p.up_key) = key;
     }
     RFLOW_CHECK(unmatched.empty(), path << ": " << unmatched.size() << " key(s) match no Linear of the model: "
                                         << list_of(unmatched));
@@ -166,6 +186,9 @@ std::unique_ptr<LoRAModel> load_kohya(const std::string& path, Module& model, fl
     LoRAConfig cfg;
     for (auto& [module, p] : parts) {
         RFLOW_CHECK(p.down.defined() && p.up.defined(), path << ": module '" << module << "' lacks lora_down or lora_up");
+        RFLOW_CHECK(p.up.dim() == p.down.dim() && p.up.size(1) == p.down.size(0),
+                    path << ": " << p.up_key << ": shape " << shape_str(p.up.shape()) << " does not fit " << p.down_key
+                         << " of shape " << shape_str(p.down.shape()) << " (expected [out, " << p.down.size(0) << "])");
         targets.targets.push_back(module);
         targets.rank_pattern[module] = p.down.size(0);
         targets.alpha_pattern[module] = p.has_alpha ? p.alpha : static_cast<float>(p.down.size(0));  // no alpha: s = 1
