@@ -11,7 +11,9 @@
 #include <rflow/data/toy2d.hpp>
 #include <rflow/metrics.hpp>
 #include <rflow/nn/velocity_mlp.hpp>
+#include <rflow/ops.hpp>
 #include <rflow/optim/adam.hpp>
+#include <rflow/optim/sgd.hpp>
 #include <rflow/samplers/sampler.hpp>
 #include <rflow/trainers/coupling.hpp>
 #include <rflow/trainers/flow_matching.hpp>
@@ -225,4 +227,55 @@ TEST_CASE("reflow straightens: lower straightness and better 1-step samples than
     MESSAGE("1-RF: straightness " << s1 << ", 1-step SW2 " << sw1 << "; 2-RF: straightness " << s2 << ", 1-step SW2 " << sw2);
     CHECK(s2 < 0.5 * s1);
     CHECK(sw2 < 0.8 * sw1);
+}
+
+TEST_CASE("all_finite: NaN and infinity anywhere, in any tensor, are found") {
+    CHECK(trainers::all_finite({}));
+    CHECK(trainers::all_finite({Tensor::ones({3}), Tensor::zeros({0}), Tensor()}));
+    CHECK_FALSE(trainers::all_finite({Tensor::ones({3}), Tensor::from_vector({1.f, NAN}, {2})}));
+    CHECK_FALSE(trainers::all_finite({Tensor::from_vector({INFINITY}, {1})}));
+    CHECK_FALSE(trainers::all_finite({Tensor::from_vector({-INFINITY, 0.f}, {2})}));
+}
+
+TEST_CASE("an update that overflows the weights stops training: finite loss and grads are not enough") {
+    Generator init(5);
+    nn::VelocityMLPConfig mc;
+    mc.hidden = 8;
+    mc.depth = 1;
+    nn::VelocityMLP model(mc, init);
+    optim::SgdOptions so;
+    so.lr = 3e38f;  // finite, but lr * grad overflows
+    optim::Sgd opt(model.parameters(), so);
+    trainers::FlowMatchingConfig cfg;
+    cfg.steps = 3;
+    cfg.batch = 16;
+    trainers::DataSource big = [](int64_t n, Generator& g) { return mul(data::sample_toy("moons", n, g), 1000.f); };
+    trainers::FlowMatchingTrainer tr(model, opt, big, cfg);
+    CHECK(tr.resumed_from() == -1);
+    std::string what;
+    try {
+        tr.step();
+    } catch (const trainers::NonFiniteError& e) {
+        what = e.what();
+    }
+    CHECK(what.find("non-finite weights") != std::string::npos);
+    CHECK(what.find("step 1") != std::string::npos);
+    CHECK_FALSE(trainers::all_finite(model.parameters()));
+}
+
+TEST_CASE("restore records the step it resumed from") {
+    Generator init(6);
+    nn::VelocityMLPConfig mc;
+    mc.hidden = 8;
+    nn::VelocityMLP model(mc, init);
+    optim::Adam opt(model.parameters());
+    trainers::FlowMatchingConfig cfg;
+    cfg.steps = 4;
+    cfg.batch = 8;
+    trainers::FlowMatchingTrainer tr(model, opt, toy("moons"), cfg);
+    tr.train();
+    const io::Checkpoint c = tr.checkpoint("{}");
+    trainers::FlowMatchingTrainer again(model, opt, toy("moons"), cfg);
+    again.restore(c);
+    CHECK(again.resumed_from() == 4);
 }

@@ -25,6 +25,17 @@ Tensor flow_matching_loss(nn::VelocityModel& model, const Tensor& x0, const Tens
     return mse_loss(v, sub(x1, x0));  // target v = x1 - x0
 }
 
+bool all_finite(const std::vector<Tensor>& tensors) {
+    NoGradGuard ng;
+    Tensor total;  // sum of x * 0 over everything: 0, or NaN when any element is NaN or infinite
+    for (const Tensor& t : tensors) {
+        if (!t.defined() || t.numel() == 0) continue;
+        Tensor part = sum(mul(t.detach(), 0.f));
+        total = total.defined() ? add(total, part.to(total.device())) : part;
+    }
+    return !total.defined() || std::isfinite(total.item());
+}
+
 FlowMatchingTrainer::FlowMatchingTrainer(nn::VelocityModel& model, optim::Optimizer& optimizer, PairSource pairs,
                                          FlowMatchingConfig cfg)
     : model_(model), opt_(optimizer), pairs_(std::move(pairs)), cfg_(std::move(cfg)), gen_(cfg_.seed, 1) {
@@ -58,14 +69,19 @@ float FlowMatchingTrainer::step() {
     Tensor loss = flow_matching_loss(model_, b.x0, b.x1, t, b.labels);
     if (extra_) loss = add(loss, extra_(b));
     const float value = loss.item();
-    RFLOW_CHECK(std::isfinite(value), "non-finite loss (" << value << ") at step " << step_ + 1
-                                                          << "; parameters kept from step " << step_);
+    if (!std::isfinite(value))
+        throw NonFiniteError("non-finite loss (" + std::to_string(value) + ") at step " + std::to_string(step_ + 1) +
+                             "; parameters kept from step " + std::to_string(step_));
     loss.backward();
     std::vector<Tensor> params = model_.parameters();
-    RFLOW_CHECK(optim::grads_finite(params), "non-finite gradient at step " << step_ + 1 << "; parameters kept from step "
-                                                                            << step_);
+    if (!optim::grads_finite(params))
+        throw NonFiniteError("non-finite gradient at step " + std::to_string(step_ + 1) + "; parameters kept from step " +
+                             std::to_string(step_));
     if (cfg_.grad_clip > 0.f) optim::clip_grad_norm(params, cfg_.grad_clip);
     opt_.step();
+    if (!all_finite(params))
+        throw NonFiniteError("non-finite weights after the update of step " + std::to_string(step_ + 1) +
+                             " (the step overflowed); the weights of step " + std::to_string(step_) + " are lost");
     if (ema_) ema_->update(params);
     ++step_;
     losses_.push_back(value);
@@ -107,6 +123,7 @@ void FlowMatchingTrainer::restore(const io::Checkpoint& ckpt) {
     }
     gen_.set_state(ckpt.rng);
     step_ = ckpt.step;
+    resumed_from_ = ckpt.step;
     losses_.clear();
 }
 

@@ -2,12 +2,14 @@
 #include "flow_training.hpp"
 
 #include <cstdio>
+#include <filesystem>
 #include <ostream>
 
 #include <nlohmann/json.hpp>
 
 #include "cli_common.hpp"
 #include "progress.hpp"
+#include "rflow/io/atomic_file.hpp"
 
 namespace rflow::cli {
 
@@ -22,36 +24,72 @@ void resume_training(trainers::FlowMatchingTrainer& trainer, const std::string& 
     std::fprintf(stderr, "resumed from %s at step %lld\n", path.c_str(), static_cast<long long>(c.step));
 }
 
+namespace {
+
+std::vector<Tensor> tensors_of(const io::TensorList& list) {
+    std::vector<Tensor> out;
+    for (const auto& kv : list) out.push_back(kv.second);
+    return out;
+}
+
+}  // namespace
+
 void run_flow_loop(trainers::FlowMatchingTrainer& trainer, std::ostream& metrics, const FlowLoopOptions& o) {
+    const std::string folder = std::filesystem::path(o.checkpoint_path).parent_path().string();
+    if (const int n = io::remove_orphaned_temp_files(folder.empty() ? "." : folder))
+        std::fprintf(stderr, "removed %d temporary file(s) left in %s by an interrupted run\n", n,
+                     folder.empty() ? "." : folder.c_str());
     Progress bar(o.label, trainer.config().steps, o.log_every);
+    int64_t saved_step = -1;  // the step of the last checkpoint this run wrote
     const auto save = [&] {
         io::Checkpoint c = trainer.checkpoint(o.config_json);
+        // a checkpoint is kept as the last good one: never one holding a NaN or infinity
+        if (!trainers::all_finite(tensors_of(c.model)) || !trainers::all_finite(tensors_of(c.optimizer)))
+            throw trainers::NonFiniteError("the weights or optimizer state at step " + std::to_string(c.step) +
+                                           " are not finite; not writing them to " + o.checkpoint_path);
         if (o.on_save) o.on_save(c);
         io::save_checkpoint(o.checkpoint_path, c);
+        saved_step = c.step;
     };
     double window = 0;
     int64_t window_n = 0;
-    trainer.train([&](const trainers::TrainProgress& p) {
-        window += p.loss;
-        ++window_n;
-        bar.update(p.step, p.elapsed_s, "loss " + fmt("%.4f", p.loss));
-        if (p.step % o.log_every == 0 || p.step == p.total) {
-            metrics << nlohmann::json{{"step", p.step}, {"loss", window / window_n}, {"elapsed_s", p.elapsed_s}}.dump()
-                    << "\n" << std::flush;
-            window = 0;
-            window_n = 0;
-        }
-        if (o.checkpoint_every > 0 && p.step % o.checkpoint_every == 0 && p.step != p.total) save();
-        if (o.on_step) o.on_step(p.step);
-        if (o.time_budget_min > 0 && p.elapsed_s > 60.0 * o.time_budget_min) {
-            std::fprintf(stderr, "\ntime budget of %.1f min reached at step %lld\n", o.time_budget_min,
-                         static_cast<long long>(p.step));
-            return false;
-        }
-        return true;
-    });
-    bar.finish();
-    save();
+    try {
+        trainer.train([&](const trainers::TrainProgress& p) {
+            window += p.loss;
+            ++window_n;
+            bar.update(p.step, p.elapsed_s, "loss " + fmt("%.4f", p.loss));
+            if (p.step % o.log_every == 0 || p.step == p.total) {
+                metrics << nlohmann::json{{"step", p.step}, {"loss", window / window_n}, {"elapsed_s", p.elapsed_s}}.dump()
+                        << "\n" << std::flush;
+                window = 0;
+                window_n = 0;
+            }
+            if (o.checkpoint_every > 0 && p.step % o.checkpoint_every == 0 && p.step != p.total) save();
+            if (o.on_step) o.on_step(p.step);
+            if (o.time_budget_min > 0 && p.elapsed_s > 60.0 * o.time_budget_min) {
+                std::fprintf(stderr, "\ntime budget of %.1f min reached at step %lld\n", o.time_budget_min,
+                             static_cast<long long>(p.step));
+                return false;
+            }
+            return true;
+        });
+        bar.finish();
+        save();
+    } catch (const trainers::NonFiniteError& e) {
+        bar.finish();
+        throw Error(diverged_message(e.what(), trainer.resumed_from(), saved_step, o.checkpoint_path));
+    }
+}
+
+std::string diverged_message(const std::string& what, int64_t resumed_from, int64_t saved_step,
+                             const std::string& checkpoint_path) {
+    std::string msg = "training diverged: " + what;
+    if (resumed_from >= 0)
+        msg += "; the run diverged again after resuming from step " + std::to_string(resumed_from);
+    const int64_t kept = saved_step >= 0 ? saved_step : resumed_from;
+    if (kept >= 0) msg += "; " + checkpoint_path + " keeps the good weights of step " + std::to_string(kept);
+    else msg += "; no checkpoint was written";
+    return msg + ". Try a lower --lr (or --grad-clip)";
 }
 
 }  // namespace rflow::cli

@@ -30,6 +30,13 @@ void resume_training(trainers::FlowMatchingTrainer& trainer, const std::string& 
                      const std::function<void(const io::Checkpoint&)>& check = nullptr);
 
 /// Trains to the configured step count (or the time budget), then writes the final checkpoint.
+/// First removes temporary files that killed runs left in the checkpoint's folder. A checkpoint
+/// with non-finite weights is never written; divergence ends in an Error made by diverged_message.
 void run_flow_loop(trainers::FlowMatchingTrainer& trainer, std::ostream& metrics, const FlowLoopOptions& o);
+
+/// "training diverged: <what>", saying when the run had resumed (and diverged again), which
+/// checkpoint step is kept, and suggesting a lower --lr. saved_step / resumed_from: -1 for none.
+std::string diverged_message(const std::string& what, int64_t resumed_from, int64_t saved_step,
+                             const std::string& checkpoint_path);
 
 }  // namespace rflow::cli

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "rflow/error.hpp"
 #include "rflow/export.hpp"
 #include "rflow/io/checkpoint.hpp"
 #include "rflow/nn/velocity_model.hpp"
@@ -48,6 +49,15 @@ using ProgressFn = std::function<bool(const TrainProgress&)>;
 /// trainers/adversarial.hpp that sharpens a distilled one-step flow). It may train its own networks.
 using ExtraLoss = std::function<Tensor(const TrainingBatch& batch)>;
 
+/// Training diverged: a NaN or infinity in the loss, a gradient or the updated weights.
+class RFLOW_API NonFiniteError : public Error {
+public:
+    explicit NonFiniteError(const std::string& what) : Error(what) {}
+};
+
+/// True when every element of every defined tensor is finite (one device reduction, no copy).
+RFLOW_API bool all_finite(const std::vector<Tensor>& tensors);
+
 class RFLOW_API FlowMatchingTrainer {
 public:
     FlowMatchingTrainer(nn::VelocityModel& model, optim::Optimizer& optimizer, PairSource pairs,
@@ -57,8 +67,9 @@ public:
                         FlowMatchingConfig cfg);
     ~FlowMatchingTrainer();
 
-    /// One optimisation step; returns the loss. Throws (keeping the parameters of the previous
-    /// step) if the loss or a gradient is not finite.
+    /// One optimisation step; returns the loss. Throws NonFiniteError (keeping the parameters of
+    /// the previous step) if the loss or a gradient is not finite, and NonFiniteError (after the
+    /// update: save no checkpoint then) if the updated weights are not.
     float step();
     /// Adds `extra(batch)` to every following step's loss (null removes it).
     void set_extra_loss(ExtraLoss extra) { extra_ = std::move(extra); }
@@ -75,6 +86,8 @@ public:
     /// Model, optimizer (+ EMA, keys "ema.*"), RNG and step: everything to resume bit for bit.
     io::Checkpoint checkpoint(const std::string& config_json = "") const;
     void restore(const io::Checkpoint& ckpt);
+    /// The step restore() resumed from, or -1 when this run started fresh.
+    int64_t resumed_from() const { return resumed_from_; }
 
 private:
     nn::VelocityModel& model_;
@@ -86,6 +99,7 @@ private:
     std::unique_ptr<optim::Ema> ema_;
     Generator gen_;
     int64_t step_ = 0;
+    int64_t resumed_from_ = -1;
     std::vector<float> losses_;
 };
 
