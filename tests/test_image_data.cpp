@@ -12,6 +12,8 @@
 #include <map>
 #include <set>
 
+#include <sys/stat.h>
+
 #include <rflow/data/idx.hpp>
 #include <rflow/data/image_batches.hpp>
 #include <rflow/data/image_folder.hpp>
@@ -392,4 +394,84 @@ TEST_CASE("ImageBatches state round trip resumes identically, across epoch bound
     auto [other, other_labels] = indexed_dataset(22);
     data::ImageBatches b(other, other_labels, Generator(1), opt);
     CHECK_THROWS_AS(b.set_state(a.state()), Error);
+}
+
+// ---------------------------------------------------------------- hostile inputs
+
+namespace {
+
+/// The first 33 bytes of a PNG claiming width x height pixels (signature and IHDR; no pixels).
+std::vector<uint8_t> png_header(uint32_t width, uint32_t height) {
+    std::vector<uint8_t> b = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R'};
+    for (uint32_t v : {width, height})
+        for (int shift = 24; shift >= 0; shift -= 8) b.push_back(static_cast<uint8_t>(v >> shift));
+    b.insert(b.end(), {8, 2, 0, 0, 0, 0, 0, 0, 0});  // 8-bit RGB, then a (wrong) CRC
+    return b;
+}
+
+}  // namespace
+
+TEST_CASE("load_fashion_mnist refuses an empty split and labels past the ten classes") {
+    const fs::path dir = temp_dir("fmnist_hostile");
+    write_plain(dir / "train-images-idx3-ubyte", idx_bytes(0x803, {0, 2, 2}, {}));
+    write_plain(dir / "train-labels-idx1-ubyte", idx_bytes(0x801, {0}, {}));
+    std::string e = error_of([&] { data::load_fashion_mnist(dir.string()); });
+    CHECK(contains(e, (dir / "train-images-idx3-ubyte").string()));
+    CHECK(contains(e, "no images"));
+
+    write_plain(dir / "train-images-idx3-ubyte", idx_bytes(0x803, {2, 2, 2}, std::vector<uint8_t>(8, 0)));
+    write_plain(dir / "train-labels-idx1-ubyte", idx_bytes(0x801, {2}, {3, 10}));
+    e = error_of([&] { data::load_fashion_mnist(dir.string()); });
+    CHECK(contains(e, (dir / "train-labels-idx1-ubyte").string()));
+    CHECK(contains(e, "label 1 is 10 (expected 0 to 9)"));
+}
+
+TEST_CASE("IDX reading refuses a FIFO instead of waiting for a writer") {
+    const fs::path dir = temp_dir("idx_fifo");
+    const fs::path fifo = dir / "labels-fifo";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    const std::string e = error_of([&] { data::read_idx_labels(fifo.string()); });
+    CHECK(contains(e, fifo.string()));
+    CHECK(contains(e, "not a regular file"));
+}
+
+TEST_CASE("images too large to decode are refused from their header, naming the file") {
+    if (!io::png_supported()) {
+        MESSAGE("skipped: built without OpenCV");
+        return;
+    }
+    const fs::path dir = temp_dir("huge_images");
+    write_plain(dir / "wide.png", png_header(100000, 10));
+    write_plain(dir / "tall.png", png_header(16384, 16385));
+    for (const char* name : {"wide.png", "tall.png"}) {
+        const std::string e = error_of([&] { io::read_image((dir / name).string()); });
+        INFO(e);
+        CHECK(contains(e, (dir / name).string()));
+        CHECK(contains(e, "at most 16384 per side"));
+    }
+    write_plain(dir / "huge.png", png_header(16000, 16800));  // under the side limit, over 2^28 in all
+    std::string e = error_of([&] { io::read_image((dir / "huge.png").string()); });
+    CHECK(contains(e, "16000 x 16800 pixels"));
+    const fs::path folder = dir / "folder";
+    fs::create_directories(folder);
+    write_plain(folder / "wide.png", png_header(100000, 10));
+    e = error_of([&] { data::load_image_folder(folder.string(), 8, 3, false); });
+    CHECK(contains(e, (folder / "wide.png").string()));
+    CHECK(contains(e, "100000 x 10 pixels"));
+}
+
+TEST_CASE("image folders with symbolic link loops finish, each real folder read once") {
+    if (!io::png_supported()) {
+        MESSAGE("skipped: built without OpenCV");
+        return;
+    }
+    const fs::path dir = temp_dir("link_loops");
+    fs::create_directories(dir / "a" / "b");
+    io::write_image_png((dir / "a" / "b" / "x.png").string(), solid(1, 4, 4, {60}));
+    fs::create_directory_symlink("..", dir / "a" / "b" / "up");        // back to a
+    fs::create_directory_symlink(dir, dir / "a" / "root");             // back to the top
+    fs::create_directory_symlink(dir / "a" / "b", dir / "b_again");    // the same folder twice
+    fs::create_symlink(dir / "self", dir / "self");                    // ELOOP on its own
+    const data::ImageFolder f = data::load_image_folder(dir.string(), 4, 1, false);
+    CHECK(f.paths.size() == 1);
 }

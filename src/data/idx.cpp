@@ -40,6 +40,8 @@ public:
             RFLOW_IO_FAIL(err, "cannot read IDX file '" << path << "': " << std::strerror(err));
         }
         RFLOW_CHECK(!S_ISDIR(st.st_mode), "cannot read IDX file '" << path << "': it is a directory");
+        RFLOW_CHECK(S_ISREG(st.st_mode), "cannot read IDX file '" << path
+                                                                  << "': not a regular file (a FIFO or a device)");
         errno = 0;
         f_ = gzopen(path.c_str(), "rb");
         if (!f_) {
@@ -205,6 +207,11 @@ MnistSplit load_fashion_mnist(const std::string& dir, bool train) {
                 "image and label counts disagree: '" << images_path << "' holds " << out.images.size(0)
                                                      << " images but '" << labels_path << "' holds "
                                                      << out.labels.size() << " labels");
+    RFLOW_CHECK(out.images.size(0) > 0, "IDX file '" << images_path << "' holds no images");
+    const int64_t classes = static_cast<int64_t>(fashion_mnist_class_names().size());
+    for (size_t i = 0; i < out.labels.size(); ++i)
+        RFLOW_CHECK(out.labels[i] < classes, "IDX file '" << labels_path << "': label " << i << " is " << out.labels[i]
+                                                           << " (expected 0 to " << classes - 1 << ")");
     return out;
 }
 

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <system_error>
 #include <thread>
 #include <utility>
@@ -40,19 +41,24 @@ bool is_hidden(const fs::path& p) {
     return !name.empty() && name[0] == '.';
 }
 
-// Image files under dir, recursively, skipping hidden entries; sorted by path.
+// Image files under dir, recursively, skipping hidden entries; sorted by path. Symbolic links to
+// folders are followed, but each real folder is entered once: a link loop cannot recurse forever.
 std::vector<fs::path> find_images(const fs::path& dir) {
     std::vector<fs::path> out;
     std::error_code ec;
+    std::set<fs::path> entered{fs::weakly_canonical(dir, ec)};
     fs::recursive_directory_iterator it(dir, fs::directory_options::follow_directory_symlink, ec), end;
     RFLOW_CHECK(!ec, "cannot list image folder '" << dir.string() << "': " << ec.message());
     for (; it != end; it.increment(ec)) {
         RFLOW_CHECK(!ec, "cannot list image folder '" << dir.string() << "': " << ec.message());
         const fs::path& p = it->path();
-        if (is_hidden(p)) {
-            if (it->is_directory(ec)) it.disable_recursion_pending();
+        if (it->is_directory(ec)) {
+            std::error_code canon_ec;
+            const fs::path real = fs::canonical(p, canon_ec);
+            if (is_hidden(p) || canon_ec || !entered.insert(real).second) it.disable_recursion_pending();
             continue;
         }
+        if (is_hidden(p)) continue;
         if (it->is_regular_file(ec) && is_image_extension(p)) out.push_back(p);
     }
     RFLOW_CHECK(!ec, "cannot list image folder '" << dir.string() << "': " << ec.message());

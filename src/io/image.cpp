@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <string>
 #include <sys/stat.h>
 
 #include <zlib.h>
@@ -254,9 +257,57 @@ void write_image_png(const std::string& path, const Tensor& image, const PngText
 
 namespace detail {
 
+namespace {
+
+// Width and height from a PNG or JPEG header; false for other formats or a header cut short.
+bool header_size(const std::vector<uint8_t>& b, uint64_t& width, uint64_t& height) {
+    if (b.size() >= 24 && std::memcmp(b.data(), kPngSig, 8) == 0 && std::memcmp(b.data() + 12, "IHDR", 4) == 0) {
+        width = be32(b.data() + 16);
+        height = be32(b.data() + 20);
+        return true;
+    }
+    if (b.size() >= 4 && b[0] == 0xff && b[1] == 0xd8) {  // JPEG: walk the segments to a start-of-frame
+        size_t i = 2;
+        while (i + 9 <= b.size() && b[i] == 0xff) {
+            const uint8_t marker = b[i + 1];
+            const size_t len = (size_t(b[i + 2]) << 8) | b[i + 3];
+            const bool sof = marker >= 0xc0 && marker <= 0xcf && marker != 0xc4 && marker != 0xc8 && marker != 0xcc;
+            if (sof) {
+                height = (uint64_t(b[i + 5]) << 8) | b[i + 6];
+                width = (uint64_t(b[i + 7]) << 8) | b[i + 8];
+                return true;
+            }
+            if (len < 2) return false;
+            i += 2 + len;
+        }
+    }
+    return false;
+}
+
+// Refuses images too large to decode safely, from the header's size, before any pixel is decoded;
+// formats whose header is not read here are held to the same limits inside OpenCV.
+void check_image_size(const std::vector<uint8_t>& bytes, const std::string& path) {
+    static std::once_flag limits_set;
+    std::call_once(limits_set, [] {
+        // read by OpenCV when it first decodes; a limit the user set in the environment wins
+        ::setenv("OPENCV_IO_MAX_IMAGE_WIDTH", std::to_string(kMaxDecodeSide).c_str(), 0);
+        ::setenv("OPENCV_IO_MAX_IMAGE_HEIGHT", std::to_string(kMaxDecodeSide).c_str(), 0);
+        ::setenv("OPENCV_IO_MAX_IMAGE_PIXELS", std::to_string(kMaxDecodePixels).c_str(), 0);
+    });
+    uint64_t w = 0, h = 0;
+    if (!header_size(bytes, w, h)) return;
+    RFLOW_CHECK(w <= static_cast<uint64_t>(kMaxDecodeSide) && h <= static_cast<uint64_t>(kMaxDecodeSide) &&
+                    w * h <= static_cast<uint64_t>(kMaxDecodePixels),
+                "cannot decode image '" << path << "': it is " << w << " x " << h << " pixels (at most " << kMaxDecodeSide
+                                        << " per side and " << kMaxDecodePixels << " in all)");
+}
+
+}  // namespace
+
 cv::Mat decode_image_file(const std::string& path, int channels) {
     // Read through read_file (retried on transient errors), then decode from memory.
     std::vector<uint8_t> bytes = read_file(path);
+    check_image_size(bytes, path);
     cv::Mat img;
     try {
         if (!bytes.empty())

@@ -47,9 +47,15 @@ RFLOW_API PngText read_png_text(const std::string& path);
 /// encode PNGs themselves). rflow::Error on a buffer that is not a PNG or an invalid key/value.
 RFLOW_API std::vector<uint8_t> png_add_text(const std::vector<uint8_t>& png, const PngText& text);
 
+/// Largest image decoded from a file: pixels per side, and pixels in all (checked from the header,
+/// before decoding; image folders are held to the same limits).
+constexpr int64_t kMaxDecodeSide = 16384;
+constexpr int64_t kMaxDecodePixels = int64_t{1} << 28;
+
 /// Reads an image file (PNG, JPEG, or anything cv::imread reads) as float32 [C, H, W] in [-1, 1]:
 /// channels = 1 gives grey, 3 gives RGB (alpha dropped, 16-bit scaled to 8-bit).
-/// rflow::Error naming the file when it is missing or cannot be decoded.
+/// rflow::Error naming the file when it is missing, not a regular file, larger than
+/// kMaxDecodeSide / kMaxDecodePixels, or cannot be decoded.
 RFLOW_API Tensor read_image(const std::string& path, int channels = 3);
 
 }  // namespace rflow::io
