@@ -28,6 +28,41 @@ void read_key(const nlohmann::json& j, const char* key, T& out, const std::strin
         throw BadInput(source + ": model config key '" + key + "' has the wrong type");
     }
 }
+
+// A size read from a file must be an integer in [lo, hi] before anything is allocated from it.
+void check_size(int64_t value, int64_t lo, int64_t hi, const std::string& source, const std::string& key) {
+    if (value < lo || value > hi)
+        throw BadInput(source + ": model config key '" + key + "' is " + std::to_string(value) + " (expected " +
+                       std::to_string(lo) + " to " + std::to_string(hi) + ")");
+}
+
+// An integer key of a model config, in [lo, hi]; floats and out-of-range numbers are refused.
+void read_size(const nlohmann::json& j, const char* key, int64_t& out, int64_t lo, int64_t hi, const std::string& source) {
+    if (!j.contains(key)) throw BadInput(source + ": model config lacks '" + key + "'");
+    const nlohmann::json& v = j.at(key);
+    if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(hi))
+        throw BadInput(source + ": model config key '" + key + "' is " + v.dump() + " (expected " + std::to_string(lo) +
+                       " to " + std::to_string(hi) + ")");
+    if (!v.is_number_integer())
+        throw BadInput(source + ": model config key '" + key + "' is " + v.dump().substr(0, 40) + " (expected an integer)");
+    out = v.get<int64_t>();
+    check_size(out, lo, hi, source, key);
+}
+
+// Generous limits on what a model config may ask for (a model file is not trusted to be sane).
+constexpr int64_t kMaxWidth = 16384;        // hidden sizes, channels, token widths
+constexpr int64_t kMaxDepth = 256;          // layers, blocks
+constexpr int64_t kMaxImageSize = 2048;     // pixels per side
+constexpr int64_t kMaxClasses = 1'000'000;
+constexpr int64_t kMaxParameters = int64_t{1} << 28;  // 1 GiB of float32 weights
+
+// Refuses a config whose parameter count (an upper estimate, in double to avoid overflow) is over
+// kMaxParameters, before any weight is allocated.
+void check_parameter_budget(double estimate, const std::string& source) {
+    if (estimate > static_cast<double>(kMaxParameters))
+        throw BadInput(source + ": model config asks for about " + fmt("%.3g", estimate) + " parameters (at most " +
+                       std::to_string(kMaxParameters) + " accepted)");
+}
 }  // namespace
 
 nlohmann::json model_config_json(const nn::VelocityMLPConfig& cfg) {
@@ -43,12 +78,14 @@ nn::VelocityMLPConfig model_config_from_json(const nlohmann::json& j, const std:
     std::string model;
     get("model", model);
     if (model != "velocity_mlp") throw BadInput(source + ": unknown model '" + model + "'");
-    get("data_dim", cfg.data_dim);
-    get("hidden", cfg.hidden);
-    get("depth", cfg.depth);
+    read_size(j, "data_dim", cfg.data_dim, 1, kMaxWidth, source);
+    read_size(j, "hidden", cfg.hidden, 1, kMaxWidth, source);
+    read_size(j, "depth", cfg.depth, 1, kMaxDepth, source);
     get("activation", cfg.activation);
     get("time_embedding", cfg.time_embedding);
-    get("embedding_dim", cfg.embedding_dim);
+    read_size(j, "embedding_dim", cfg.embedding_dim, 0, kMaxWidth, source);
+    const double h = static_cast<double>(cfg.hidden);
+    check_parameter_budget(h * (cfg.data_dim + cfg.embedding_dim + 2) * 2 + cfg.depth * h * (h + 1), source);
     return cfg;
 }
 
@@ -62,16 +99,25 @@ nlohmann::json model_config_json(const nn::UNetConfig& c) {
 nn::UNetConfig unet_config_from_json(const nlohmann::json& j, const std::string& source) {
     nn::UNetConfig c;
     auto get = [&](const char* key, auto& out) { read_key(j, key, out, source); };
-    get("in_channels", c.in_channels);
-    get("image_size", c.image_size);
-    get("base_channels", c.base_channels);
+    read_size(j, "in_channels", c.in_channels, 1, 64, source);
+    read_size(j, "image_size", c.image_size, 1, kMaxImageSize, source);
+    read_size(j, "base_channels", c.base_channels, 1, kMaxWidth, source);
     get("channel_mults", c.channel_mults);
-    get("res_blocks", c.res_blocks);
+    check_size(static_cast<int64_t>(c.channel_mults.size()), 1, 8, source, "channel_mults' length");
+    read_size(j, "res_blocks", c.res_blocks, 1, 64, source);
     get("attention_levels", c.attention_levels);
-    get("heads", c.heads);
-    get("num_classes", c.num_classes);
+    check_size(static_cast<int64_t>(c.attention_levels.size()), 0, 8, source, "attention_levels' length");
+    read_size(j, "heads", c.heads, 1, 1024, source);
+    read_size(j, "num_classes", c.num_classes, 0, kMaxClasses, source);
     get("dropout", c.dropout);
-    get("groups", c.groups);
+    read_size(j, "groups", c.groups, 1, kMaxWidth, source);
+    double estimate = static_cast<double>(c.num_classes + 1) * c.base_channels * 4;
+    for (size_t i = 0; i < c.channel_mults.size(); ++i) {
+        check_size(c.channel_mults[i], 1, 64, source, "channel_mults[" + std::to_string(i) + "]");
+        const double ch = static_cast<double>(c.base_channels) * c.channel_mults[i];
+        estimate += 64.0 * (c.res_blocks + 1) * ch * ch;  // down and up convolutions, attention, skips
+    }
+    check_parameter_budget(estimate, source);
     return c;
 }
 
@@ -132,12 +178,14 @@ std::unique_ptr<nn::TextDiT> text_dit_from_json(const nlohmann::json& j, const s
     std::vector<std::pair<std::string, double>> vocab;
     try {
         const auto& e = j.at("encoder");
-        c.encoder.max_tokens = e.at("max_tokens");
-        c.encoder.dim = e.at("dim");
-        c.encoder.depth = e.at("depth");
-        c.encoder.heads = e.at("heads");
+        const std::string encoder = source + ": encoder";
+        read_size(e, "max_tokens", c.encoder.max_tokens, 1, 4096, encoder);
+        read_size(e, "dim", c.encoder.dim, 1, kMaxWidth, encoder);
+        read_size(e, "depth", c.encoder.depth, 0, kMaxDepth, encoder);
+        read_size(e, "heads", c.encoder.heads, 1, 1024, encoder);
         c.encoder.attention = e.at("attention");
-        c.encoder.kv_heads = e.at("kv_heads");
+        read_size(e, "kv_heads", c.encoder.kv_heads, 0, c.encoder.heads, encoder);
+        check_parameter_budget(c.encoder.depth * 12.0 * c.encoder.dim * c.encoder.dim, encoder);
         c.captions.phrases = j.at("captions").at("phrases").get<std::vector<std::vector<std::string>>>();
         c.captions.templates = j.at("captions").at("templates").get<std::vector<std::string>>();
         c.sampling_alpha = j.at("sampling_alpha");
@@ -155,21 +203,25 @@ std::unique_ptr<nn::TextDiT> text_dit_from_json(const nlohmann::json& j, const s
 nn::DiTConfig dit_config_from_json(const nlohmann::json& j, const std::string& source) {
     nn::DiTConfig c;
     auto get = [&](const char* key, auto& out) { read_key(j, key, out, source); };
-    get("in_channels", c.in_channels);
-    get("image_size", c.image_size);
-    get("patch", c.patch);
-    get("dim", c.dim);
-    get("depth", c.depth);
-    get("heads", c.heads);
-    get("mlp_ratio", c.mlp_ratio);
-    get("num_classes", c.num_classes);
+    read_size(j, "in_channels", c.in_channels, 1, 64, source);
+    read_size(j, "image_size", c.image_size, 1, kMaxImageSize, source);
+    read_size(j, "patch", c.patch, 1, c.image_size, source);
+    read_size(j, "dim", c.dim, 1, kMaxWidth, source);
+    read_size(j, "depth", c.depth, 1, kMaxDepth, source);
+    read_size(j, "heads", c.heads, 1, 1024, source);
+    read_size(j, "mlp_ratio", c.mlp_ratio, 1, 64, source);
+    read_size(j, "num_classes", c.num_classes, 0, kMaxClasses, source);
     get("attention", c.attention);
-    get("kv_heads", c.kv_heads);
-    get("kv_latent", c.kv_latent);
-    get("q_latent", c.q_latent);
-    get("rope_dim", c.rope_dim);
+    read_size(j, "kv_heads", c.kv_heads, 0, c.heads, source);
+    read_size(j, "kv_latent", c.kv_latent, 0, kMaxWidth, source);
+    read_size(j, "q_latent", c.q_latent, 0, kMaxWidth, source);
+    read_size(j, "rope_dim", c.rope_dim, 0, kMaxWidth, source);
     get("rope", c.rope);
     get("scale", c.scale);
+    const double d = static_cast<double>(c.dim), tokens = std::pow(static_cast<double>(c.image_size / c.patch), 2);
+    check_parameter_budget(c.depth * d * (d * (10.0 + 2 * c.mlp_ratio) + 4 * (c.kv_latent + c.q_latent + c.rope_dim)) +
+                               (c.num_classes + 1 + tokens) * d + 2.0 * c.patch * c.patch * c.in_channels * d,
+                           source);
     return c;
 }
 
@@ -180,11 +232,17 @@ std::unique_ptr<nn::Classifier> load_classifier(const std::string& path) {
     nn::ClassifierConfig cc;
     try {
         const auto& k = j["classifier_config"];
-        cc.in_channels = k.at("in_channels");
-        cc.image_size = k.at("image_size");
-        cc.num_classes = k.at("num_classes");
-        cc.width = k.at("width");
-        cc.features = k.at("features");
+        const std::string source = path + ": classifier_config";
+        read_size(k, "in_channels", cc.in_channels, 1, 64, source);
+        read_size(k, "image_size", cc.image_size, 4, kMaxImageSize, source);
+        read_size(k, "num_classes", cc.num_classes, 1, kMaxClasses, source);
+        read_size(k, "width", cc.width, 1, 4096, source);
+        read_size(k, "features", cc.features, 1, kMaxWidth, source);
+        const double w = static_cast<double>(cc.width);
+        check_parameter_budget(w * w * 18 + w * 9 * cc.in_channels +
+                                   (cc.image_size / 4.0) * (cc.image_size / 4.0) * 2 * w * cc.features +
+                                   static_cast<double>(cc.features) * cc.num_classes,
+                               source);
     } catch (const nlohmann::json::exception&) {
         throw BadInput(path + ": classifier_config is incomplete");
     }
@@ -225,6 +283,14 @@ LoadedModel load_model(const std::string& path, bool use_ema) {
     }
     if (!m.config.is_object() || !m.config.contains("model_config"))
         throw BadInput(path + ": config lacks 'model_config' (not written by rflow train?)");
+    // keys the commands read later: their types are checked here, where the file is known
+    for (const char* key : {"label", "dataset", "data_csv", "kind"})
+        if (m.config.contains(key) && !m.config[key].is_string())
+            throw BadInput(path + ": config key '" + key + "' is " + m.config[key].dump().substr(0, 40) + " (expected a string)");
+    for (const char* key : {"distill_k", "rectified"})
+        if (m.config.contains(key) && !m.config[key].is_number_integer())
+            throw BadInput(path + ": config key '" + key + "' is " + m.config[key].dump().substr(0, 40) +
+                           " (expected an integer)");
     const nlohmann::json& mj = m.config["model_config"];
     Generator init(0);
     if (mj.is_object() && mj.value("model", std::string()) == "unet") {
@@ -284,6 +350,15 @@ samplers::VelocityField velocity_of(nn::VelocityModel& model) {
     return [&model](const Tensor& x, const Tensor& t) { return model.forward(x, t); };
 }
 
+Tensor load_csv_points(const DataSpec& spec) {
+    Tensor points = as_input([&] { return data::load_points_csv(spec.csv); });
+    if (points.dim() != 2 || points.size(0) == 0) throw BadInput(spec.csv + ": no points");
+    if (points.size(1) != spec.dim)
+        throw BadInput(spec.csv + ": rows have " + std::to_string(points.size(1)) + " columns, but the model's points have " +
+                       std::to_string(spec.dim) + " (one column per coordinate: x,y)");
+    return points;
+}
+
 trainers::DataSource make_data_source(const DataSpec& spec) {
     if (spec.csv.empty()) {
         as_input([&] {
@@ -292,8 +367,7 @@ trainers::DataSource make_data_source(const DataSpec& spec) {
         });
         return [name = spec.dataset](int64_t n, Generator& g) { return data::sample_toy(name, n, g); };
     }
-    Tensor points = as_input([&] { return data::load_points_csv(spec.csv); });
-    if (points.dim() != 2 || points.size(0) == 0) throw BadInput(spec.csv + ": no points");
+    Tensor points = load_csv_points(spec);
     return [points](int64_t n, Generator& g) {
         std::vector<int64_t> idx(n);
         g.randint(idx.data(), n, 0, points.size(0));
@@ -305,7 +379,7 @@ trainers::DataSource make_data_source(const DataSpec& spec) {
 Tensor reference_points(const DataSpec& spec, int64_t n, uint64_t seed) {
     Generator g(seed, 3);
     if (spec.csv.empty()) return as_input([&] { return data::sample_toy(spec.dataset, n, g); });
-    Tensor points = as_input([&] { return data::load_points_csv(spec.csv); });
+    Tensor points = load_csv_points(spec);
     return points.slice(0, 0, std::min<int64_t>(n, points.size(0))).contiguous();
 }
 

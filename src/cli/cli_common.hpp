@@ -4,6 +4,9 @@
 
 #include <CLI/CLI.hpp>
 #include <memory>
+#include <new>
+#include <regex>
+#include <stdexcept>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -26,7 +29,9 @@ public:
     explicit BadInput(const std::string& what) : Error(what) {}
 };
 
-/// Runs f, turning any rflow::Error into BadInput (for reading user-supplied inputs).
+/// Runs f, turning any rflow::Error into BadInput (for reading user-supplied inputs), and so too
+/// the foreign exceptions a malformed input can raise inside a reader: a JSON type or parse
+/// error, a regex that does not compile, a size too large to allocate.
 template <class F>
 auto as_input(F&& f) -> decltype(f()) {
     try {
@@ -35,6 +40,14 @@ auto as_input(F&& f) -> decltype(f()) {
         throw;
     } catch (const Error& e) {
         throw BadInput(e.what());
+    } catch (const nlohmann::json::exception& e) {
+        throw BadInput(std::string("malformed JSON value: ") + e.what());
+    } catch (const std::regex_error& e) {
+        throw BadInput(std::string("not a valid regular expression: ") + e.what());
+    } catch (const std::bad_alloc&) {
+        throw BadInput("the input asks for more memory than there is (a size in it is too large)");
+    } catch (const std::length_error& e) {
+        throw BadInput(std::string("the input asks for a size too large to hold: ") + e.what());
     }
 }
 
@@ -87,8 +100,11 @@ samplers::VelocityField velocity_of(nn::VelocityModel& model);
 struct DataSpec {
     std::string dataset = "8gaussians";
     std::string csv;  ///< when set, points are drawn (with replacement) from this file
+    int64_t dim = 2;  ///< coordinates per point: the CSV must have this many columns
     std::string name() const { return csv.empty() ? dataset : csv; }
 };
+/// The points of spec.csv; BadInput naming the file when unreadable, empty, or not spec.dim columns.
+Tensor load_csv_points(const DataSpec& spec);
 trainers::DataSource make_data_source(const DataSpec& spec);
 /// n reference points from the data (fresh draws for toy sets, the first rows for a CSV).
 Tensor reference_points(const DataSpec& spec, int64_t n, uint64_t seed);
