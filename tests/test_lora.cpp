@@ -560,6 +560,10 @@ TEST_CASE("kohya files with 0-D, empty or mismatched tensors are refused, naming
     const float inf = INFINITY;
     expect(error_with({{down_key, tensor({1, 4})}, {up_key, tensor({8, 1})}, {alpha_key, io::from_f32(&inf, {})}}),
            alpha_key, "finite");
+    std::vector<float> with_nan(8, 0.f);
+    with_nan[5] = NAN;
+    expect(error_with({{down_key, tensor({1, 4})}, {up_key, io::from_f32(with_nan.data(), {8, 1})}}), up_key,
+           "element 5 is nan");
     const float one = 1.f;  // a one-element alpha of shape [1] is as good as a scalar
     CHECK(error_with({{down_key, tensor({1, 4})}, {up_key, tensor({8, 1})}, {alpha_key, io::from_f32(&one, {1})}}) ==
           "<no error>");

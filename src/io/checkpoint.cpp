@@ -2,7 +2,6 @@
 #include "rflow/io/checkpoint.hpp"
 
 #include <charconv>
-#include <cmath>
 #include <sstream>
 #include <string_view>
 #include <type_traits>
@@ -41,11 +40,7 @@ void add_tensors(SafetensorsFile& f, const TensorList& list, const std::string& 
 // The tensor stored under `key`; rflow::Error naming the file and the key on a NaN or infinity
 // (training never keeps such weights, so the file is corrupt or came from elsewhere).
 Tensor to_tensor(const RawTensor& raw, const std::string& path, const std::string& key) {
-    std::vector<float> v = to_f32(raw);
-    for (size_t i = 0; i < v.size(); ++i)
-        RFLOW_CHECK(std::isfinite(v[i]), path << ": " << key << ": element " << i << " is " << v[i]
-                                              << " (weights must be finite numbers)");
-    return Tensor::from_vector(v, raw.shape);
+    return Tensor::from_vector(to_f32_finite(raw, path, key), raw.shape);
 }
 
 // A whole-string decimal integer (no sign for unsigned types); false on anything else.

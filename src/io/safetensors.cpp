@@ -2,6 +2,7 @@
 #include "rflow/io/safetensors.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <sstream>
@@ -548,6 +549,14 @@ std::vector<float> to_f32(const RawTensor& t) {
             break;
     }
     return out;
+}
+
+std::vector<float> to_f32_finite(const RawTensor& tensor, const std::string& source, const std::string& key) {
+    std::vector<float> v = to_f32(tensor);
+    for (size_t i = 0; i < v.size(); ++i)
+        RFLOW_CHECK(std::isfinite(v[i]), source << ": " << key << ": element " << i << " is " << v[i]
+                                                << " (weights must be finite numbers)");
+    return v;
 }
 
 RawTensor from_f32(const float* data, std::vector<int64_t> shape, DType dtype) {

@@ -30,7 +30,10 @@ io::RawTensor raw(const Tensor& t) {
     return io::from_f32(v.data(), t.shape());
 }
 
-Tensor tensor_of(const io::RawTensor& r) { return Tensor::from_vector(io::to_f32(r), r.shape); }
+// The tensor stored under `key` of `source`; an error naming both when it holds a NaN or infinity.
+Tensor tensor_of(const io::RawTensor& r, const std::string& source, const std::string& key) {
+    return Tensor::from_vector(io::to_f32_finite(r, source, key), r.shape);
+}
 
 bool ends_with(const std::string& s, const std::string& suffix) {
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -96,15 +99,15 @@ std::unique_ptr<LoRAModel> load_peft(const fs::path& dir, Module& model, float w
             return it == by_name.end() ? nullptr : it->second;
         };
         if (LoRA* a = try_part(".lora_A.weight")) {
-            copy_checked(a->A(), tensor_of(r), key, weights_path.string());
+            copy_checked(a->A(), tensor_of(r, weights_path.string(), key), key, weights_path.string());
             got_a.insert(k);
         } else if (LoRA* b = try_part(".lora_B.weight")) {
-            copy_checked(b->B(), tensor_of(r), key, weights_path.string());
+            copy_checked(b->B(), tensor_of(r, weights_path.string(), key), key, weights_path.string());
             got_b.insert(k);
         } else if (LoRA* m = ends_with(k, ".weight") ? try_part(".lora_magnitude_vector.weight")
                                                      : try_part(".lora_magnitude_vector")) {
             RFLOW_CHECK(m->config().dora, weights_path.string() << ": '" << key << "' is a DoRA magnitude but the config has use_dora false");
-            copy_checked(m->magnitude(), tensor_of(r), key, weights_path.string());
+            copy_checked(m->magnitude(), tensor_of(r, weights_path.string(), key), key, weights_path.string());
         } else {
             unmatched.push_back(key);
         }
@@ -176,7 +179,7 @@ std::unique_ptr<LoRAModel> load_kohya(const std::string& path, Module& model, fl
         const int64_t lora_rank = which == "down" ? r.shape[0] : r.shape[1];
         RFLOW_CHECK(lora_rank > 0, path << ": " << key << ": lora_" << which << " has shape " << shape_str(r.shape)
                                         << " (expected a LoRA rank >= 1)");
-        (which == "down" ? p.down : p.up) = tensor_of(r);
+        (which == "down" ? p.down : p.up) = tensor_of(r, path, key);
         (which == "down" ? p.down_key : p.up_key) = key;
     }
     RFLOW_CHECK(unmatched.empty(), path << ": " << unmatched.size() << " key(s) match no Linear of the model: "

@@ -69,6 +69,10 @@ RFLOW_API void write_safetensors(const std::string& path, const SafetensorsFile&
 /// Converts any supported dtype to float (BOOL -> 0/1, integers by value).
 RFLOW_API std::vector<float> to_f32(const RawTensor& tensor);
 
+/// to_f32 for weights: rflow::Error "<source>: <key>: element i is nan (weights must be finite
+/// numbers)" when any value is a NaN or an infinity.
+RFLOW_API std::vector<float> to_f32_finite(const RawTensor& tensor, const std::string& source, const std::string& key);
+
 /// Builds a tensor of `dtype` (F32, F16 or BF16 only, else rflow::Error) from floats; the number of
 /// elements read from `data` is the product of `shape`.
 RFLOW_API RawTensor from_f32(const float* data, std::vector<int64_t> shape, DType dtype = DType::F32);
