@@ -1,5 +1,6 @@
-// Crash-safe file writes (temp file in the same directory, fsync, rename) and whole-file reads,
-// both retried from scratch on transient errors (rflow/io/file_retry.hpp).
+// Crash-safe file writes (temp file in the same directory, fsync, rename) and whole-file reads of
+// regular files, both retried from scratch on transient errors (rflow/io/file_retry.hpp), and the
+// clean-up of temp files that killed processes left behind.
 #include "rflow/io/atomic_file.hpp"
 
 #include <atomic>
@@ -7,9 +8,9 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <signal.h>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -129,13 +130,14 @@ std::vector<uint8_t> read_once(const std::string& path) {
     for (;;) {
         const size_t got = std::fread(buf, 1, sizeof buf, f);
         out.insert(out.end(), buf, buf + got);
-        if (got < sizeof buf) break;
-        if (out.size() > kMaxReadBytes) break;  // grew while being read: stop at the limit
+        if (got < sizeof buf || out.size() > kMaxReadBytes) break;
     }
     const bool failed = std::ferror(f) != 0;
     const int err = errno;
     std::fclose(f);
     if (failed) RFLOW_IO_FAIL(err, "cannot read '" << path << "': " << errno_text(err));
+    RFLOW_CHECK(out.size() <= kMaxReadBytes, "cannot read '" << path << "': it grew past the limit of " << kMaxReadBytes
+                                                             << " bytes (8 GiB) while being read");
     return out;
 }
 
