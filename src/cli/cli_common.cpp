@@ -421,6 +421,8 @@ void lora_from_json(const nlohmann::json& j, const std::string& source, nn::LoRA
     } catch (const nlohmann::json::exception& e) {
         throw BadInput(source + ": config 'lora': " + e.what());
     }
+    check_size(cfg.rank, 1, kMaxWidth, source, "lora.rank");
+    for (const auto& [pattern, rank] : targets.rank_pattern) check_size(rank, 1, kMaxWidth, source, "lora.rank_pattern." + pattern);
 }
 
 void merge_loras(nn::Module& model, const std::vector<std::string>& specs) {
