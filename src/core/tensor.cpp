@@ -19,19 +19,24 @@ Storage::~Storage() {
     if (ptr) backend::get(device).free(ptr);
 }
 
+// Row-major strides; a zero-size dimension counts as 1 so every stride stays meaningful. Sides
+// whose product overflows int64 (possible with a zero-size dimension beside huge ones, e.g. from a
+// file) are an error, not undefined behaviour.
 std::vector<int64_t> contiguous_strides(const Shape& shape) {
     std::vector<int64_t> s(shape.size());
     int64_t acc = 1;
     for (size_t i = shape.size(); i-- > 0;) {
         s[i] = acc;
-        acc *= std::max<int64_t>(shape[i], 1);
+        RFLOW_CHECK(!__builtin_mul_overflow(acc, std::max<int64_t>(shape[i], 1), &acc),
+                    "shape " << shape_str(shape) << " is too large: its strides overflow 64-bit integers");
     }
     return s;
 }
 
 int64_t shape_numel(const Shape& s) {
     int64_t n = 1;
-    for (int64_t d : s) n *= d;
+    for (int64_t d : s)
+        RFLOW_CHECK(!__builtin_mul_overflow(n, d, &n), "shape " << shape_str(s) << " has more elements than 64-bit integers count");
     return n;
 }
 

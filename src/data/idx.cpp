@@ -122,10 +122,14 @@ IdxBytes read_idx_u8_once(const std::string& path, uint32_t magic, const char* w
         out.dims.push_back(v);
         dims_text += (d ? " x " : "") + std::to_string(v);
     }
+    // Bytes, and later 4-byte floats, must fit in an int64: cap the product at 2^60. A zero count
+    // counts as 1 here, so that "0 images of 2^31 x 2^31" cannot slip past the cap.
+    int64_t capacity = 1;
     for (int d = 0; d < nd; ++d) {
-        // Bytes, and later 4-byte floats, must fit in an int64: cap the product at 2^60.
-        RFLOW_CHECK(!__builtin_mul_overflow(total, out.dims[d], &total) && total <= (int64_t(1) << 60),
+        RFLOW_CHECK(!__builtin_mul_overflow(capacity, std::max<int64_t>(out.dims[d], 1), &capacity) &&
+                        capacity <= (int64_t(1) << 60),
                     "IDX file '" << path << "': dimensions " << dims_text << " overflow (too large to hold)");
+        total *= out.dims[d];
     }
     for (int d = 1; d < nd; ++d)
         RFLOW_CHECK(out.dims[d] > 0, "IDX file '" << path << "': dimensions " << dims_text << " have a zero size");

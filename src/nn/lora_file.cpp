@@ -53,6 +53,15 @@ std::string list_of(const std::vector<std::string>& keys) {
     return out;
 }
 
+// A LoRA rank from adapter_config.json: a whole number in [1, 65536] (a float such as 1e100 or an
+// out-of-range integer would be undefined behaviour in a plain get<int64_t>()).
+int64_t rank_value(const nlohmann::json& v, const std::string& source, const std::string& key) {
+    RFLOW_CHECK(v.is_number_integer() && (v.is_number_unsigned() ? v.get<uint64_t>() <= 65536u
+                                                                  : v.get<int64_t>() >= 1 && v.get<int64_t>() <= 65536),
+                source << ": " << key << " is " << v.dump().substr(0, 80) << " (a whole number from 1 to 65536)");
+    return v.get<int64_t>();
+}
+
 // PEFT directory: config first, then every tensor to its adapter.
 std::unique_ptr<LoRAModel> load_peft(const fs::path& dir, Module& model, float weight) {
     const fs::path cfg_path = dir / "adapter_config.json", weights_path = dir / "adapter_model.safetensors";
@@ -66,15 +75,20 @@ std::unique_ptr<LoRAModel> load_peft(const fs::path& dir, Module& model, float w
     try {
         RFLOW_CHECK(j.value("peft_type", std::string("LORA")) == "LORA",
                     cfg_path.string() << ": peft_type is " << j.at("peft_type").dump() << ", only LORA is supported");
-        cfg.rank = j.at("r").get<int64_t>();
+        cfg.rank = rank_value(j.at("r"), cfg_path.string(), "r");
         cfg.alpha = j.value("lora_alpha", static_cast<float>(cfg.rank));
+        RFLOW_CHECK(std::isfinite(cfg.alpha), cfg_path.string() << ": lora_alpha is not a finite number");
         cfg.dropout = j.value("lora_dropout", 0.f);
         cfg.rslora = j.value("use_rslora", false);
         cfg.dora = j.value("use_dora", false);
         const nlohmann::json& tm = j.at("target_modules");
         if (tm.is_string()) targets.targets = {"re:" + tm.get<std::string>()};  // PEFT: a string is a regex
         else targets.targets = tm.get<std::vector<std::string>>();
-        if (j.contains("rank_pattern")) targets.rank_pattern = j["rank_pattern"].get<std::map<std::string, int64_t>>();
+        if (j.contains("rank_pattern")) {
+            RFLOW_CHECK(j["rank_pattern"].is_object(), cfg_path.string() << ": rank_pattern is not an object");
+            for (const auto& [module, r] : j["rank_pattern"].items())
+                targets.rank_pattern[module] = rank_value(r, cfg_path.string(), "rank_pattern." + module);
+        }
         if (j.contains("alpha_pattern")) targets.alpha_pattern = j["alpha_pattern"].get<std::map<std::string, float>>();
     } catch (const nlohmann::json::exception& e) {
         RFLOW_FAIL(cfg_path.string() << ": " << e.what());
