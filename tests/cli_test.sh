@@ -68,6 +68,16 @@ check "lora merge" 0 $?
 "$rflow" sample --model "$dir/1rf/checkpoint.safetensors" --lora "$dir/nope" -o "$dir/n.csv" >/dev/null 2>&1
 check "missing adapter" 2 $?
 
+# --seed -1 draws a seed, prints it and records it: rerunning with the printed seed repeats the run
+"$rflow" train "${small[@]}" --steps 20 --hidden 16 --seed -1 -o "$dir/seed_a" >/dev/null 2>"$dir/seed.err"
+check "train --seed -1" 0 $?
+seed=$(sed -n 's/^seed: \([0-9]*\)$/\1/p' "$dir/seed.err")
+[ -n "$seed" ]; check "--seed -1 prints the seed it drew" 0 $?
+grep -aqF "\\\"seed\\\":$seed," "$dir/seed_a/checkpoint.safetensors"; check "the drawn seed is in the checkpoint's config" 0 $?
+"$rflow" train "${small[@]}" --steps 20 --hidden 16 --seed "$seed" -o "$dir/seed_b" >/dev/null 2>&1
+cmp -s "$dir/seed_a/checkpoint.safetensors" "$dir/seed_b/checkpoint.safetensors"
+check "the printed seed reproduces the run" 0 $?
+
 # GANs: every method for a few steps, resume, sampling, bad input
 gsmall=(--hidden 32 --depth 2 --batch-size 64 --num-samples 200 --log-every 5 --eval-every 10)
 for m in wgan-gp zero-centered reflow-gan; do
@@ -171,7 +181,7 @@ check "unknown sampler" 2 $?
 "$rflow" sample --model "$dir/1rf/checkpoint.safetensors" -o "$dir/a.txt" >/dev/null 2>&1; check "bad output extension" 2 $?
 [ ! -e "$dir/a.png" ]; check "failed commands leave no output behind" 0 $?
 "$rflow" --help >/dev/null 2>&1; check "--help" 0 $?
-"$rflow" train --help | grep -q "batch-size INT:POSITIVE=1024"; check "train --help shows defaults" 0 $?
+"$rflow" train --help | grep -q "batch-size INT:\[1, 1048576\]=1024"; check "train --help shows defaults and ranges" 0 $?
 
 # --device: without a GPU, cuda is a clear usage error; under RFLOW_EMULATE_CUDA (host memory standing
 # in for the GPU) a run on "cuda" must match the CPU run loss for loss (noise, times and batches are

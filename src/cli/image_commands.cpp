@@ -15,6 +15,7 @@
 #include <memory>
 
 #include "cli_common.hpp"
+#include "flag_checks.hpp"
 #include "flow_training.hpp"
 #include "lora_flags.hpp"
 #include "rflow/nn/lora_file.hpp"
@@ -372,35 +373,41 @@ std::function<int()> add_image_commands(CLI::App& app) {
     c->add_option("--dataset", f->dataset, "fashion-mnist (or use --image-folder)")->capture_default_str();
     c->add_option("--data-dir", f->data_dir, "Where the Fashion-MNIST IDX files are")->capture_default_str();
     c->add_option("--image-folder", f->image_folder, "Train on the images under this folder (sub-folders = classes)");
-    c->add_option("--image-size", f->image_size, "Image folder: side after resize and centre crop")->capture_default_str();
-    c->add_option("--channels", f->channels, "Image folder: 1 (grey) or 3 (RGB)")->capture_default_str();
+    c->add_option("--image-size", f->image_size, "Image folder: side after resize and centre crop")
+        ->capture_default_str()->transform(count_in(1, kMaxImageSize));
+    c->add_option("--channels", f->channels, "Image folder: 1 (grey) or 3 (RGB)")->capture_default_str()->check(CLI::IsMember({1, 3}));
     c->add_flag("--unconditional", f->unconditional, "Ignore the class labels");
     c->add_flag("--flip", f->flip, "Random horizontal flips");
-    c->add_option("--steps", f->train.steps, "Optimisation steps")->capture_default_str()->check(positive());
-    c->add_option("--batch-size", f->train.batch, "Batch size")->capture_default_str()->check(positive());
-    c->add_option("--lr", f->lr, "Adam learning rate")->capture_default_str()->check(positive());
-    c->add_option("--seed", f->train.seed, "Seed of initialisation, batches, noise and times")->capture_default_str();
+    c->add_option("--steps", f->train.steps, "Optimisation steps")->capture_default_str()->transform(count_in(1, kMaxSteps));
+    c->add_option("--batch-size", f->train.batch, "Batch size")->capture_default_str()->transform(count_in(1, kMaxBatch));
+    c->add_option("--lr", f->lr, "Adam learning rate")->capture_default_str()->check(finite_positive());
+    add_seed_option(c, f->train.seed, "Seed of initialisation, batches, noise and times");
     c->add_option("--arch", f->arch, "Network: unet or dit (a diffusion transformer over image patches)")
         ->capture_default_str()->check(CLI::IsMember({"unet", "dit"}));
-    c->add_option("--base-channels", f->unet.base_channels, "U-Net channels at full resolution")->capture_default_str();
+    c->add_option("--base-channels", f->unet.base_channels, "U-Net channels at full resolution")
+        ->capture_default_str()->transform(count_in(1, kMaxWidth));
     c->add_option("--channel-mults", *mults, "Channel multiplier per level")->capture_default_str();
-    c->add_option("--res-blocks", f->unet.res_blocks, "Residual blocks per level")->capture_default_str();
+    c->add_option("--res-blocks", f->unet.res_blocks, "Residual blocks per level")->capture_default_str()->transform(count_in(1, kMaxDepth));
     c->add_option("--attention-levels", *attn, "Levels with self-attention (0 = full resolution)")->capture_default_str();
-    c->add_option("--heads", f->unet.heads, "Attention heads (U-Net and DiT)")->capture_default_str()->check(positive());
-    c->add_option("--dropout", f->unet.dropout, "Dropout in residual blocks (U-Net)")->capture_default_str();
+    c->add_option("--heads", f->unet.heads, "Attention heads (U-Net and DiT)")->capture_default_str()->transform(count_in(1, kMaxHeads));
+    c->add_option("--dropout", f->unet.dropout, "Dropout in residual blocks (U-Net), in [0, 1)")
+        ->capture_default_str()->check(number_in(0, 1, false, true));
     c->add_option("--patch", f->dit.patch, "DiT: patch side p (must divide the image size); (size/p)^2 tokens")
-        ->capture_default_str()->check(positive());
-    c->add_option("--dim", f->dit.dim, "DiT: token width")->capture_default_str()->check(positive());
-    c->add_option("--depth", f->dit.depth, "DiT: transformer blocks")->capture_default_str()->check(positive());
-    c->add_option("--mlp-ratio", f->dit.mlp_ratio, "DiT: MLP hidden width / token width")->capture_default_str()->check(positive());
+        ->capture_default_str()->transform(count_in(1, kMaxImageSize));
+    c->add_option("--dim", f->dit.dim, "DiT: token width")->capture_default_str()->transform(count_in(1, kMaxWidth));
+    c->add_option("--depth", f->dit.depth, "DiT: transformer blocks")->capture_default_str()->transform(count_in(1, kMaxDepth));
+    c->add_option("--mlp-ratio", f->dit.mlp_ratio, "DiT: MLP hidden width / token width")
+        ->capture_default_str()->check(number_in(0, 64, true));
     c->add_option("--attention", f->dit.attention, "DiT attention: mha, mqa, gqa (--kv-heads) or mla (--kv-latent)")
         ->capture_default_str()->check(CLI::IsMember(nn::attention_kinds()));
-    c->add_option("--kv-heads", f->dit.kv_heads, "DiT gqa: key/value head groups (must divide --heads)")->capture_default_str();
-    c->add_option("--kv-latent", f->dit.kv_latent, "DiT mla: key/value latent width d_c")->capture_default_str();
+    c->add_option("--kv-heads", f->dit.kv_heads, "DiT gqa: key/value head groups (must divide --heads)")
+        ->capture_default_str()->transform(count_in(0, kMaxHeads));
+    c->add_option("--kv-latent", f->dit.kv_latent, "DiT mla: key/value latent width d_c")
+        ->capture_default_str()->transform(count_in(0, kMaxWidth));
     c->add_option("--q-latent", f->dit.q_latent, "DiT mla: query latent width (0 = queries from the tokens)")
-        ->capture_default_str();
+        ->capture_default_str()->transform(count_in(0, kMaxWidth));
     c->add_option("--rope-dim", f->dit.rope_dim, "DiT mla: decoupled RoPE width d_r (needs --rope 2d)")
-        ->capture_default_str();
+        ->capture_default_str()->transform(count_in(0, kMaxWidth));
     c->add_option("--rope", f->dit.rope, "DiT positions: 2d (axial RoPE over the patch grid) or none (sin-cos embedding)")
         ->capture_default_str()->check(CLI::IsMember({"2d", "none"}));
     c->add_option("--attention-scale", f->dit.scale, "DiT softmax scale: default (1/sqrt d), gradmax, cosine or logn")
@@ -409,26 +416,34 @@ std::function<int()> add_image_commands(CLI::App& app) {
                 "DiT conditioned on text: captions of the classes (templates x synonyms) go through a unigram "
                 "tokenizer (subword sampling while training) and a transformer prompt encoder; sample with --prompt");
     c->add_option("--text-alpha", f->text_alpha, "Subword-sampling alpha for training captions (< 0: deterministic)")
-        ->capture_default_str();
+        ->capture_default_str()->check(finite());
     c->add_option("--tokenizer-vocab", f->tokenizer_vocab, "Tokenizer vocabulary (pieces, the 256 bytes included)")
         ->capture_default_str()->check(CLI::Range(int64_t{256}, int64_t{100000}));
-    c->add_option("--text-depth", f->encoder.depth, "Prompt-encoder transformer blocks")->capture_default_str();
-    c->add_option("--text-heads", f->encoder.heads, "Prompt-encoder attention heads")->capture_default_str()->check(positive());
-    c->add_option("--label-dropout", f->train.label_dropout, "P(label -> null) for classifier-free guidance")->capture_default_str();
-    c->add_option("--ema", f->train.ema_decay, "EMA decay (samples use the EMA)")->capture_default_str();
-    c->add_option("--grad-clip", f->train.grad_clip, "Clip the global gradient norm (0 = off)")->capture_default_str();
-    c->add_option("--time-sampling", f->train.time_sampler, "uniform or logit-normal")->capture_default_str();
+    c->add_option("--text-depth", f->encoder.depth, "Prompt-encoder transformer blocks")
+        ->capture_default_str()->transform(count_in(1, kMaxDepth));
+    c->add_option("--text-heads", f->encoder.heads, "Prompt-encoder attention heads")
+        ->capture_default_str()->transform(count_in(1, kMaxHeads));
+    c->add_option("--label-dropout", f->train.label_dropout, "P(label -> null) for classifier-free guidance, in [0, 1]")
+        ->capture_default_str()->check(probability());
+    c->add_option("--ema", f->train.ema_decay, "EMA decay in [0, 1) (samples use the EMA; 0 = off)")
+        ->capture_default_str()->check(number_in(0, 1, false, true));
+    c->add_option("--grad-clip", f->train.grad_clip, "Clip the global gradient norm (0 = off)")->capture_default_str()->check(non_negative());
+    c->add_option("--time-sampling", f->train.time_sampler, "uniform or logit-normal")
+        ->capture_default_str()->check(CLI::IsMember(trainers::time_sampler_names()));
     c->add_option("-o,--output", f->output, "Directory for checkpoint, metrics and grids")->capture_default_str();
-    c->add_option("--checkpoint-every", f->checkpoint_every, "Steps between checkpoints")->capture_default_str();
-    c->add_option("--sample-every", f->sample_every, "Steps between sample grids (0 = only at the end)")->capture_default_str();
-    c->add_option("--log-every", f->log_every, "Steps between metrics lines")->capture_default_str()->check(positive());
-    c->add_option("--cfg-scale", f->cfg_scale, "Guidance of the sample grids")->capture_default_str();
-    c->add_option("--sampling-method", f->sampling.method, "ODE solver of the sample grids")->capture_default_str();
-    c->add_option("--sample-steps", f->sampling.steps, "Its steps")->capture_default_str();
-    c->add_option("--threads", f->threads, "CPU threads (0 = all cores)")->capture_default_str();
+    c->add_option("--checkpoint-every", f->checkpoint_every, "Steps between checkpoints (0 = only at the end)")
+        ->capture_default_str()->transform(count_in(0, kMaxSteps));
+    c->add_option("--sample-every", f->sample_every, "Steps between sample grids (0 = only at the end)")
+        ->capture_default_str()->transform(count_in(0, kMaxSteps));
+    c->add_option("--log-every", f->log_every, "Steps between metrics lines")->capture_default_str()->transform(count_in(1, kMaxSteps));
+    c->add_option("--cfg-scale", f->cfg_scale, "Guidance of the sample grids")->capture_default_str()->check(guidance_scale());
+    c->add_option("--sampling-method", f->sampling.method, "ODE solver of the sample grids")
+        ->capture_default_str()->check(CLI::IsMember(samplers::sampler_names()));
+    c->add_option("--sample-steps", f->sampling.steps, "Its steps")->capture_default_str()->transform(count_in(1, kMaxSolverSteps));
+    c->add_option("--threads", f->threads, "CPU threads (0 = all cores)")->capture_default_str()->transform(count_in(0, kMaxThreads));
     c->add_flag("--resume", f->resume, "Continue from <output>/checkpoint.safetensors");
     c->add_option("--time-budget", f->time_budget_min, "Stop after this many minutes of training (0 = no limit)")
-        ->capture_default_str();
+        ->capture_default_str()->check(non_negative());
     add_lora_flags(c, f->lora, "qkv,out,conv1,conv2");
     c->get_option("--lora-targets")
         ->description("Comma-separated module names (suffixes) or re:REGEX; a DiT base defaults to qkv,out,fc1,fc2");

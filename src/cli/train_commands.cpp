@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "cli_common.hpp"
+#include "flag_checks.hpp"
 #include "flow_training.hpp"
 #include "lora_flags.hpp"
 #include "progress.hpp"
@@ -70,24 +71,28 @@ void add_common_flags(CLI::App* c, TrainFlags& f, const std::string& default_out
     f.output = default_out;
     c->add_option("--dataset", f.data.dataset, "Toy distribution: " + datasets)->capture_default_str();
     c->add_option("--data-csv", f.data.csv, "Train on the points of a CSV file (x,y per row) instead");
-    c->add_option("--steps", f.train.steps, "Optimisation steps")->capture_default_str()->check(positive());
-    c->add_option("--batch-size", f.train.batch, "Batch size")->capture_default_str()->check(positive());
-    c->add_option("--lr", f.lr, "Adam learning rate")->capture_default_str()->check(positive());
-    c->add_option("--seed", f.train.seed, "Seed of initialisation, pairs, times and samples")->capture_default_str();
+    c->add_option("--steps", f.train.steps, "Optimisation steps")->capture_default_str()->transform(count_in(1, kMaxSteps));
+    c->add_option("--batch-size", f.train.batch, "Batch size")->capture_default_str()->transform(count_in(1, kMaxBatch));
+    c->add_option("--lr", f.lr, "Adam learning rate")->capture_default_str()->check(finite_positive());
+    add_seed_option(c, f.train.seed, "Seed of initialisation, pairs, times and samples");
     if (with_model_shape) {
-        c->add_option("--hidden", f.model.hidden, "Hidden width")->capture_default_str()->check(positive());
-        c->add_option("--depth", f.model.depth, "Hidden layers")->capture_default_str()->check(positive());
+        c->add_option("--hidden", f.model.hidden, "Hidden width")->capture_default_str()->transform(count_in(1, kMaxWidth));
+        c->add_option("--depth", f.model.depth, "Hidden layers")->capture_default_str()->transform(count_in(1, kMaxDepth));
         c->add_option("--activation", f.model.activation, "relu, silu, gelu, tanh, sigmoid, softplus")->capture_default_str();
         c->add_option("--time-embedding", f.model.time_embedding, "none, sinusoidal or fourier")->capture_default_str();
     }
-    c->add_option("--time-sampling", f.train.time_sampler, "uniform or logit-normal")->capture_default_str();
-    c->add_option("--ema", f.train.ema_decay, "EMA decay of the weights (0 = off); samples use the EMA")->capture_default_str();
-    c->add_option("--grad-clip", f.train.grad_clip, "Clip the global gradient norm (0 = off)")->capture_default_str();
+    c->add_option("--time-sampling", f.train.time_sampler, "uniform or logit-normal")
+        ->capture_default_str()->check(CLI::IsMember(trainers::time_sampler_names()));
+    c->add_option("--ema", f.train.ema_decay, "EMA decay of the weights in [0, 1) (0 = off); samples use the EMA")
+        ->capture_default_str()->check(number_in(0, 1, false, true));
+    c->add_option("--grad-clip", f.train.grad_clip, "Clip the global gradient norm (0 = off)")->capture_default_str()->check(non_negative());
     c->add_option("-o,--output", f.output, "Directory for checkpoint, metrics and pictures")->capture_default_str();
-    c->add_option("--checkpoint-every", f.checkpoint_every, "Steps between checkpoints (0 = only at the end)")->capture_default_str();
-    c->add_option("--log-every", f.log_every, "Steps between metrics lines")->capture_default_str()->check(positive());
-    c->add_option("--num-samples", f.num_samples, "Points in the sample picture and metric")->capture_default_str();
-    c->add_option("--threads", f.threads, "CPU threads (0 = all cores)")->capture_default_str();
+    c->add_option("--checkpoint-every", f.checkpoint_every, "Steps between checkpoints (0 = only at the end)")
+        ->capture_default_str()->transform(count_in(0, kMaxSteps));
+    c->add_option("--log-every", f.log_every, "Steps between metrics lines")->capture_default_str()->transform(count_in(1, kMaxSteps));
+    c->add_option("--num-samples", f.num_samples, "Points in the sample picture and metric")
+        ->capture_default_str()->transform(count_in(1, kMaxSamples));
+    c->add_option("--threads", f.threads, "CPU threads (0 = all cores)")->capture_default_str()->transform(count_in(0, kMaxThreads));
     c->add_flag("--resume", f.resume, "Continue from <output>/checkpoint.safetensors");
 }
 
@@ -325,13 +330,14 @@ std::function<int()> add_train_commands(CLI::App& app) {
     add_device_flag(distill);
     add_common_flags(distill, *df, "out/distilled", false);
     add_pair_flags(distill, *dp);
-    distill->add_option("--k", dp->k, "Euler steps of the distilled model")->capture_default_str()->check(positive());
+    distill->add_option("--k", dp->k, "Euler steps of the distilled model")->capture_default_str()->transform(count_in(1, kMaxSolverSteps));
     distill->add_flag("--from-scratch", dp->from_scratch, "Start from new weights instead of the teacher's");
     distill->add_option("--adversarial-weight", df->adversarial_weight,
                         "Add w * -E[D(G(z))] from a critic trained alongside on (k-step samples, data) (0 = off)")
-        ->capture_default_str();
-    distill->add_option("--adversarial-loss", df->adversarial_loss, "Critic loss: zero-centered or wgan-gp")->capture_default_str();
-    distill->add_option("--critic-lr", df->critic_lr, "Adam learning rate of that critic")->capture_default_str()->check(positive());
+        ->capture_default_str()->check(non_negative());
+    distill->add_option("--adversarial-loss", df->adversarial_loss, "Critic loss: zero-centered or wgan-gp")
+        ->capture_default_str()->check(CLI::IsMember({"zero-centered", "wgan-gp"}));
+    distill->add_option("--critic-lr", df->critic_lr, "Adam learning rate of that critic")->capture_default_str()->check(finite_positive());
 
     return [=]() -> int {
         if (merge->parsed()) {
