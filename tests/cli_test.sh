@@ -78,6 +78,14 @@ grep -aqF "\\\"seed\\\":$seed," "$dir/seed_a/checkpoint.safetensors"; check "the
 cmp -s "$dir/seed_a/checkpoint.safetensors" "$dir/seed_b/checkpoint.safetensors"
 check "the printed seed reproduces the run" 0 $?
 
+# --resume refusing a changed setting shows the values cut short, however long they are
+long="$dir"; for i in $(seq 12); do long="$long/$(printf 'x%.0s' $(seq 200))"; done
+mkdir -p "$long" && cp "$dir/s.csv" "$long/p.csv"
+"$rflow" train "${small[@]}" --steps 4 --hidden 16 --data-csv "$dir/s.csv" -o "$dir/res_long" >/dev/null 2>&1
+"$rflow" train "${small[@]}" --steps 8 --hidden 16 --data-csv "$long/p.csv" --resume -o "$dir/res_long" 2>"$dir/res_long.err" >/dev/null
+check "resume refuses another CSV" 2 $?
+[ "$(wc -c < "$dir/res_long.err")" -lt 800 ]; check "... in a message of bounded length" 0 $?
+
 # GANs: every method for a few steps, resume, sampling, bad input
 gsmall=(--hidden 32 --depth 2 --batch-size 64 --num-samples 200 --log-every 5 --eval-every 10)
 for m in wgan-gp zero-centered reflow-gan; do

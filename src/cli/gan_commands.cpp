@@ -228,8 +228,8 @@ int run_gan_train(GanFlags& f) {
         for (const std::string& key : keys)
             if (!saved.is_object() || saved.value(key, nlohmann::json()) != config.value(key, nlohmann::json()))
                 throw BadInput(ckpt_path + ": cannot resume: the checkpoint has " + key + " = " +
-                               (saved.is_object() ? saved.value(key, nlohmann::json()).dump() : "?") + ", this run " +
-                               config.value(key, nlohmann::json()).dump());
+                               (saved.is_object() ? shown_value(saved.value(key, nlohmann::json())) : "?") + ", this run " +
+                               shown_value(config.value(key, nlohmann::json())));
         try {
             trainer->restore(c);
         } catch (const Error& e) {

@@ -192,8 +192,8 @@ int run_training(const TrainFlags& f, trainers::PairSource pairs, nn::VelocityML
                 if (saved.is_object() && saved.contains(key) != config.contains(key))
                     throw BadInput(ckpt_path + ": cannot resume: the checkpoint's '" + key + "' differs from this run's");
                 else if (saved.is_object() && saved.contains(key) && saved[key] != config[key])
-                    throw BadInput(ckpt_path + ": cannot resume: the checkpoint has " + key + " = " + saved[key].dump() +
-                                   ", this run " + config[key].dump());
+                    throw BadInput(ckpt_path + ": cannot resume: the checkpoint has " + key + " = " + shown_value(saved[key]) +
+                                   ", this run " + shown_value(config[key]));
         });
     std::ofstream metrics(metrics_path, f.resume ? std::ios::app : std::ios::trunc);
     if (!metrics) throw Error("cannot write " + metrics_path);
