@@ -228,9 +228,11 @@ int run_train_images(ImageTrainFlags f) {
         data::UnigramTokenizer tok = as_input([&] { return data::UnigramTokenizer::train(tc.captions.all_captions(), to); });
         auto text = as_input([&] { return std::make_unique<nn::TextDiT>(tc, tok, init); });
         model_json = model_config_json(*text);
+        // an example caption: Fashion-MNIST's sneaker (class 7), or the last class of a smaller folder
+        const std::string example = tc.captions.canonical_caption(std::min<int64_t>(7, tc.captions.num_classes() - 1));
         std::printf("text conditioning: %lld captions, tokenizer of %lld pieces (e.g. \"%s\" -> %zu tokens)\n",
                     static_cast<long long>(tc.captions.all_captions().size()), static_cast<long long>(tok.vocab_size()),
-                    tc.captions.canonical_caption(7).c_str(), tok.encode(tc.captions.canonical_caption(7)).size());
+                    example.c_str(), tok.encode(example).size());
         model = std::move(text);
         arch_name = "text DiT";
     } else {
