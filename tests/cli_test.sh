@@ -78,6 +78,15 @@ grep -aqF "\\\"seed\\\":$seed," "$dir/seed_a/checkpoint.safetensors"; check "the
 cmp -s "$dir/seed_a/checkpoint.safetensors" "$dir/seed_b/checkpoint.safetensors"
 check "the printed seed reproduces the run" 0 $?
 
+# LoRA with the default targets skips (and names) layers narrower than the rank; the result reloads
+"$rflow" train --base "$dir/1rf/checkpoint.safetensors" --steps 5 --batch-size 64 --num-samples 100 --lora-rank 4 \
+    -o "$dir/ft_default" >/dev/null 2>"$dir/ft_default.err"; check "train --base --lora-rank 4 with default targets" 0 $?
+grep -q "skipping [0-9]* layer(s) narrower than 4: " "$dir/ft_default.err"; check "the skipped layer is named" 0 $?
+"$rflow" sample --model "$dir/1rf/checkpoint.safetensors" --lora "$dir/ft_default/adapter" -n 10 -o "$dir/ftd.csv" >/dev/null 2>&1
+check "its adapter applies to the base" 0 $?
+"$rflow" sample --model "$dir/ft_default/checkpoint.safetensors" -n 10 -o "$dir/ftd2.csv" >/dev/null 2>&1
+check "its checkpoint samples" 0 $?
+
 # --resume refusing a changed setting shows the values cut short, however long they are
 long="$dir"; for i in $(seq 12); do long="$long/$(printf 'x%.0s' $(seq 200))"; done
 mkdir -p "$long" && cp "$dir/s.csv" "$long/p.csv"

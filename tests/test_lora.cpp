@@ -520,3 +520,30 @@ TEST_CASE("LoRAModel::init_lora_ga streams micro-batches to the averaged gradien
     NoGradGuard ng;
     CHECK(max_abs_diff(net1->forward(x), before) < 1e-5);
 }
+
+TEST_CASE("split_lora_targets_by_width: layers narrower than the rank are set apart by full name") {
+    Generator gen(52);
+    nn::MLP net(4, {8, 8}, 2, gen);  // Linear 4 -> 8, 8 -> 8, 8 -> 2
+    std::vector<std::string> linear_names;
+    for (auto& [name, mod] : net.named_modules())
+        if (dynamic_cast<nn::Linear*>(mod)) linear_names.push_back(name);
+    REQUIRE(linear_names.size() == 3);
+    nn::LoRATargets all;
+    all.targets = {"re:.*"};
+    const nn::LoRAWidthSplit r4 = nn::split_lora_targets_by_width(net, all, 4);
+    CHECK(r4.fit == std::vector<std::string>{linear_names[0], linear_names[1]});
+    CHECK(r4.narrow == std::vector<std::string>{linear_names[2]});
+    const nn::LoRAWidthSplit r2 = nn::split_lora_targets_by_width(net, all, 2);
+    CHECK(r2.fit.size() == 3);
+    CHECK(r2.narrow.empty());
+    const nn::LoRAWidthSplit r9 = nn::split_lora_targets_by_width(net, all, 9);
+    CHECK(r9.fit.empty());
+    CHECK(r9.narrow.size() == 3);
+    // the fitting names, as targets, adapt exactly those layers at that rank
+    nn::LoRATargets fit;
+    fit.targets = r4.fit;
+    LoRAConfig c;
+    c.rank = 4;
+    nn::LoRAModel lm(net, fit, c, gen);
+    CHECK(lm.adapters().size() == 2);
+}

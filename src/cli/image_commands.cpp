@@ -65,7 +65,6 @@ struct ImageTrainFlags {
     SamplingFlags sampling{"euler", 20, 1e-5, 1e-5};
     double time_budget_min = 0;  // stop after this many minutes of training (0 = no limit)
     LoRAFlags lora;              // --base: LoRA fine-tuning of a trained U-Net or DiT
-    bool lora_targets_given = false;
     bool arch_given = false;
     bool text = false;           // --text: a DiT conditioned on captions through a prompt encoder
     double text_alpha = 0.1;     // subword-regularisation alpha for training captions
@@ -182,6 +181,7 @@ std::unique_ptr<nn::VelocityModel> make_image_model(const ImageTrainFlags& f, Ge
 
 int run_train_images(ImageTrainFlags f) {
     if (f.threads > 0) set_num_threads(f.threads);
+    if (!f.lora.base.empty()) check_lora_flags(f.lora);
     ImageData d = load_data(f);
     const int64_t channels = d.images.size(1), size = d.images.size(2);
     const int64_t classes = static_cast<int64_t>(d.class_names.size());
@@ -203,7 +203,7 @@ int run_train_images(ImageTrainFlags f) {
         } else if (auto* dit = dynamic_cast<nn::DiT*>(base->model.get())) {
             f.arch = "dit";
             f.dit = dit->config();
-            if (!f.lora_targets_given) f.lora.targets = "qkv,out,fc1,fc2";
+            if (!f.lora.targets_given) f.lora.targets = "qkv,out,fc1,fc2";
         }
     }
     const bool is_dit = f.arch == "dit";
@@ -245,7 +245,7 @@ int run_train_images(ImageTrainFlags f) {
     nn::LoRATargets targets;
     if (base) {
         model->load_state_dict(base->model->state_dict());
-        targets = parse_lora_targets(f.lora.targets);
+        targets = lora_targets_for(*model, f.lora);
         const trainers::LabeledDataSource source = image_source(d, false, classes > 0);
         lora = setup_lora(*model, f.lora, targets, init, [&](int64_t n, Generator& g) {
             auto [x1, labels] = source(n, g);
@@ -453,7 +453,6 @@ std::function<int()> add_image_commands(CLI::App& app) {
         if (!c->parsed()) return -1;
         ImageTrainFlags flags = *f;
         flags.dit.heads = flags.unet.heads;
-        flags.lora_targets_given = c->count("--lora-targets") > 0;
         if (flags.lora.base.empty()) {  // flags of the other network are mistakes, not silently ignored
             for (const char* flag : kDiTFlags)
                 if (flags.arch != "dit" && c->count(flag) > 0) throw BadInput(std::string(flag) + " is a DiT flag: add --arch dit");

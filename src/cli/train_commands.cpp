@@ -262,6 +262,7 @@ void inherit_from_teacher(TrainFlags& f, const LoadedModel& teacher, const CLI::
 // directory <output>/adapter beside the usual checkpoint and pictures.
 int run_lora_finetune(TrainFlags& f, const CLI::App* cmd) {
     if (f.threads > 0) set_num_threads(f.threads);
+    check_lora_flags(f.lora);
     LoadedModel base = load_model(f.lora.base);
     if (cmd->count("--dataset") == 0 && cmd->count("--data-csv") == 0) {
         f.data.dataset = base.dataset();
@@ -271,7 +272,7 @@ int run_lora_finetune(TrainFlags& f, const CLI::App* cmd) {
     Generator init(f.train.seed, 0);
     nn::VelocityMLP model(f.model, init);
     model.load_state_dict(base.model->state_dict());
-    const nn::LoRATargets targets = parse_lora_targets(f.lora.targets);
+    const nn::LoRATargets targets = lora_targets_for(model, f.lora);
     trainers::DataSource data = as_input([&] { return make_data_source(f.data); });
     auto lora = setup_lora(model, f.lora, targets, init, [&](int64_t n, Generator& g) {
         const Tensor x1 = data(n, g);
