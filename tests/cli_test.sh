@@ -87,6 +87,27 @@ check "its adapter applies to the base" 0 $?
 "$rflow" sample --model "$dir/ft_default/checkpoint.safetensors" -n 10 -o "$dir/ftd2.csv" >/dev/null 2>&1
 check "its checkpoint samples" 0 $?
 
+# reflow pairs record their teacher and settings: another teacher's pairs in the folder are replaced
+cp -r "$dir/2rf" "$dir/2rf_other"
+"$rflow" reflow --model "$dir/d1/checkpoint.safetensors" "${small[@]}" --steps 20 --pairs 500 --pair-steps 5 \
+    -o "$dir/2rf_other" 2>&1 >/dev/null | grep "made by another teacher or with other settings (its teacher is" >/dev/null
+check "pairs of another teacher are regenerated, with a message" 0 $?
+! cmp -s "$dir/2rf/pairs.safetensors" "$dir/2rf_other/pairs.safetensors"; check "... and replaced" 0 $?
+"$rflow" reflow --model "$dir/1rf/checkpoint.safetensors" "${small[@]}" --steps 70 --pairs 500 --pair-steps 5 --resume \
+    -o "$dir/2rf" 2>&1 >/dev/null | grep "using 500 pairs from" >/dev/null; check "the same teacher's pairs are reused" 0 $?
+"$rflow" reflow --model "$dir/1rf/checkpoint.safetensors" "${small[@]}" --steps 70 --pairs 400 --pair-steps 5 --resume \
+    -o "$dir/2rf" 2>&1 >/dev/null | grep "its count is \"500\", this run's \"400\"" >/dev/null; check "another pair count regenerates" 0 $?
+
+# pair generation saves its progress per chunk; a run stopped midway resumes to the same pairs
+pr=(--model "$dir/1rf/checkpoint.safetensors" "${small[@]}" --steps 5 --pairs 500 --pair-chunk 100 --pair-steps 5)
+RFLOW_TEST_STOP_PAIRS_AFTER=200 "$rflow" reflow "${pr[@]}" -o "$dir/pairs_r" >/dev/null 2>&1; check "pair generation stopped midway" 1 $?
+has "the progress is kept" "$dir/pairs_r/pairs.partial.safetensors"
+"$rflow" reflow "${pr[@]}" -o "$dir/pairs_r" 2>&1 >/dev/null | grep "resuming pair generation at 200 of 500" >/dev/null
+check "the next run resumes it" 0 $?
+"$rflow" reflow "${pr[@]}" -o "$dir/pairs_u" >/dev/null 2>&1
+cmp -s "$dir/pairs_r/pairs.safetensors" "$dir/pairs_u/pairs.safetensors"; check "resumed pairs equal uninterrupted ones" 0 $?
+[ ! -e "$dir/pairs_r/pairs.partial.safetensors" ]; check "the progress file goes once the pairs are complete" 0 $?
+
 # --resume refusing a changed setting shows the values cut short, however long they are
 long="$dir"; for i in $(seq 12); do long="$long/$(printf 'x%.0s' $(seq 200))"; done
 mkdir -p "$long" && cp "$dir/s.csv" "$long/p.csv"

@@ -4,7 +4,10 @@
 // (data beside samples), loss.png, and for reflow/distill the pairs.safetensors it trained on.
 #include "train_commands.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <chrono>
@@ -63,6 +66,7 @@ struct PairFlags {
     SamplingFlags sampling;  // how pairs are generated
     bool from_scratch = false;
     int64_t k = 1;           // distill: steps of the student
+    int64_t chunk = 5000;    // pairs per batch of generation (progress is saved after each)
 };
 
 void add_common_flags(CLI::App* c, TrainFlags& f, const std::string& default_out, bool with_model_shape) {
@@ -98,44 +102,130 @@ void add_common_flags(CLI::App* c, TrainFlags& f, const std::string& default_out
 
 void add_pair_flags(CLI::App* c, PairFlags& p) {
     c->add_option("--model", p.model, "Checkpoint of the trained flow that makes the pairs")->required();
-    c->add_option("--pairs", p.count, "Pairs (z0, z1 = ODE(z0)) to generate")->capture_default_str()->check(positive());
+    c->add_option("--pairs", p.count, "Pairs (z0, z1 = ODE(z0)) to generate")->capture_default_str()->transform(count_in(1, kMaxPairs));
     c->add_option("--pairs-file", p.file, "Use pairs from this file (written by an earlier run) instead");
-    c->add_option("--pair-method", p.sampling.method, "ODE solver generating the pairs")->capture_default_str();
-    c->add_option("--pair-steps", p.sampling.steps, "Steps of that solver")->capture_default_str();
-    c->add_option("--pair-rtol", p.sampling.rtol, "Its relative tolerance (adaptive)")->capture_default_str();
-    c->add_option("--pair-atol", p.sampling.atol, "Its absolute tolerance (adaptive)")->capture_default_str();
+    c->add_option("--pair-method", p.sampling.method, "ODE solver generating the pairs")
+        ->capture_default_str()->check(CLI::IsMember(samplers::sampler_names()));
+    c->add_option("--pair-steps", p.sampling.steps, "Steps of that solver")->capture_default_str()->transform(count_in(1, kMaxSolverSteps));
+    c->add_option("--pair-rtol", p.sampling.rtol, "Its relative tolerance (adaptive)")->capture_default_str()->check(tolerance());
+    c->add_option("--pair-atol", p.sampling.atol, "Its absolute tolerance (adaptive)")->capture_default_str()->check(tolerance());
+    c->add_option("--pair-chunk", p.chunk, "Pairs integrated per batch; progress is saved after each, and a rerun resumes")
+        ->capture_default_str()->transform(count_in(1, kMaxPairs));
 }
 
-// Loads or generates the pairs for reflow/distill, keeping a copy in the output directory.
+using Metadata = std::vector<std::pair<std::string, std::string>>;
+
+// What the pairs of this run are made from: the teacher (path and a fingerprint of its weights) and
+// the generation settings. A pairs file recording anything else belongs to another run.
+Metadata pair_provenance(const PairFlags& p, const LoadedModel& teacher, uint64_t seed) {
+    return {{"teacher", teacher.path},
+            {"teacher_fingerprint", trainers::weights_fingerprint(teacher.model->state_dict())},
+            {"sampler", p.sampling.method},
+            {"sample_steps", std::to_string(p.sampling.steps)},
+            {"rtol", fmt("%.17g", p.sampling.rtol)},
+            {"atol", fmt("%.17g", p.sampling.atol)},
+            {"count", std::to_string(p.count)},
+            {"seed", std::to_string(seed)},
+            {"chunk", std::to_string(p.chunk)}};
+}
+
+// The first setting `recorded` lacks or has otherwise than `wanted`, as a phrase; "" when all match.
+std::string provenance_mismatch(const Metadata& recorded, const Metadata& wanted) {
+    for (const auto& [key, value] : wanted) {
+        auto it = std::find_if(recorded.begin(), recorded.end(), [&](const auto& kv) { return kv.first == key; });
+        if (it == recorded.end()) return "it records no " + key;
+        if (it->second != value)
+            return "its " + key + " is " + shown_value(it->second, 80) + ", this run's " + shown_value(value, 80);
+    }
+    return "";
+}
+
+std::string metadata_value(const Metadata& m, const std::string& key) {
+    for (const auto& [k, v] : m)
+        if (k == key) return v;
+    return "";
+}
+
+// Test hook: RFLOW_TEST_STOP_PAIRS_AFTER=N cancels pair generation once N pairs are done, as a
+// kill would (the progress saved so far stays), so that the test can check the resume.
+int64_t test_stop_pairs_after() {
+    const char* env = std::getenv("RFLOW_TEST_STOP_PAIRS_AFTER");
+    return env ? std::atoll(env) : 0;
+}
+
+// Loads or generates the pairs for reflow/distill, keeping a copy in the output directory. Kept
+// pairs are reused only when they record this run's teacher and settings. Generation saves its
+// progress after every chunk (pairs.partial.safetensors, atomic), and a run with the same
+// settings carries on from there.
 trainers::Pairs obtain_pairs(const PairFlags& p, LoadedModel& teacher, const std::string& out_dir, uint64_t seed) {
     fs::create_directories(out_dir);
     const std::string kept = (fs::path(out_dir) / "pairs.safetensors").string();
-    std::string source = p.file;
-    if (source.empty() && fs::exists(kept)) source = kept;  // resuming: reuse what was generated
-    if (!source.empty()) {
-        trainers::Pairs pairs = as_input([&] { return trainers::load_pairs(source); });
-        std::fprintf(stderr, "using %lld pairs from %s\n", static_cast<long long>(pairs.z0.size(0)), source.c_str());
-        if (source != kept) trainers::save_pairs(kept, pairs);
+    const std::string partial = (fs::path(out_dir) / "pairs.partial.safetensors").string();
+    if (!p.file.empty()) {
+        trainers::Pairs pairs = as_input([&] { return trainers::load_pairs(p.file, teacher.sample_shape); });
+        std::fprintf(stderr, "using %lld pairs from %s\n", static_cast<long long>(pairs.z0.size(0)), p.file.c_str());
+        if (fs::path(p.file) != fs::path(kept)) trainers::save_pairs(kept, pairs);
         return pairs;
+    }
+    const Metadata wanted = pair_provenance(p, teacher, seed);
+    if (fs::exists(kept)) {  // an earlier run's pairs: reuse them only if they are this run's
+        trainers::Pairs pairs = as_input([&] { return trainers::load_pairs(kept, teacher.sample_shape); });
+        const std::string why = provenance_mismatch(pairs.metadata, wanted);
+        if (why.empty()) {
+            std::fprintf(stderr, "using %lld pairs from %s\n", static_cast<long long>(pairs.z0.size(0)), kept.c_str());
+            return pairs;
+        }
+        std::fprintf(stderr, "%s was made by another teacher or with other settings (%s): generating new pairs\n",
+                     kept.c_str(), why.c_str());
     }
     trainers::PairGenerationOptions o;
     o.device = teacher.model->device();
     o.sampler = p.sampling.method;
     o.sampler_options = sampler_options(p.sampling);
-    o.chunk = 5000;
+    o.chunk = p.chunk;
+    Generator g(seed, 5);
+    trainers::Pairs start;
+    if (fs::exists(partial)) {
+        try {
+            trainers::Pairs saved = trainers::load_pairs(partial, teacher.sample_shape);
+            std::array<uint64_t, 3> state{};
+            const std::string why = provenance_mismatch(saved.metadata, wanted);
+            if (!why.empty())
+                std::fprintf(stderr, "%s belongs to other settings (%s): starting over\n", partial.c_str(), why.c_str());
+            else if (std::sscanf(metadata_value(saved.metadata, "rng").c_str(), "%lu %lu %lu", &state[0], &state[1],
+                                 &state[2]) != 3)
+                std::fprintf(stderr, "%s lacks its generator state: starting over\n", partial.c_str());
+            else {
+                g.set_state(state);
+                start = saved;
+                std::fprintf(stderr, "resuming pair generation at %lld of %lld from %s\n",
+                             static_cast<long long>(saved.z0.size(0)), static_cast<long long>(p.count), partial.c_str());
+            }
+        } catch (const Error& e) {
+            std::fprintf(stderr, "%s is unreadable (%s): starting over\n", partial.c_str(), e.what());
+        }
+    }
+    o.on_chunk = [&](const trainers::Pairs& so_far, const std::array<uint64_t, 3>& state) {
+        trainers::Pairs progress = so_far;
+        progress.metadata = wanted;
+        progress.metadata.emplace_back("rng", std::to_string(state[0]) + " " + std::to_string(state[1]) + " " +
+                                                  std::to_string(state[2]));
+        trainers::save_pairs(partial, progress);
+    };
     Progress bar("pairs", p.count, o.chunk);
     const auto t0 = std::chrono::steady_clock::now();
-    o.progress = [&](int64_t done, int64_t) {
+    const int64_t stop_after = test_stop_pairs_after();
+    o.progress = [&](int64_t done, int64_t total) {
         bar.update(done, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), "");
-        return true;
+        return !(stop_after > 0 && done >= stop_after && done < total);
     };
-    Generator g(seed, 5);
-    as_input([&] { return samplers::make_sampler(p.sampling.method); });
-    trainers::Pairs pairs = trainers::generate_pairs(velocity_of(*teacher.model), teacher.sample_shape,
-                                                     p.count, g, o);
+    trainers::Pairs pairs = trainers::generate_pairs(velocity_of(*teacher.model), teacher.sample_shape, p.count, g, o,
+                                                     start);
     bar.finish();
-    pairs.metadata.emplace_back("teacher", teacher.path);
+    for (const auto& [key, value] : wanted)
+        if (metadata_value(pairs.metadata, key).empty()) pairs.metadata.emplace_back(key, value);
     trainers::save_pairs(kept, pairs);
+    fs::remove(partial);
     return pairs;
 }
 
