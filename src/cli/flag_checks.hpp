@@ -25,6 +25,7 @@ constexpr int64_t kMaxThreads = 4096;
 constexpr int64_t kMaxInnerSteps = 10000;        ///< GAN critic / regression steps per generator step
 constexpr int64_t kMaxClasses = 1'000'000;       ///< a class index
 constexpr int64_t kMaxW2Points = 10000;          ///< exact W2 is an O(n^3) assignment
+constexpr int64_t kMaxChannelMult = 64;          ///< a U-Net level's channel multiplier
 
 /// A whole number in [lo, hi]; the value is rewritten in plain digits ("1e3" -> "1000"), so
 /// register it with Option::transform.

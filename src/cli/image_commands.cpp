@@ -342,17 +342,14 @@ int run_train_images(ImageTrainFlags f) {
     return 0;
 }
 
-std::vector<int64_t> parse_list(const std::string& s, const char* flag) {
+// "1,2,2" -> {1, 2, 2}; BadInput naming the flag for an item that is not a whole number in [lo, hi].
+std::vector<int64_t> parse_list(const std::string& s, const char* flag, int64_t lo, int64_t hi) {
     std::vector<int64_t> out;
     size_t pos = 0;
     while (pos <= s.size()) {
         const size_t comma = s.find(',', pos);
         const std::string item = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-        try {
-            if (!item.empty()) out.push_back(std::stoll(item));
-        } catch (const std::exception&) {
-            throw BadInput(std::string(flag) + ": cannot read '" + item + "' in '" + s + "'");
-        }
+        if (!item.empty()) out.push_back(parse_count(item, lo, hi, std::string(flag) + " '" + s + "'"));
         if (comma == std::string::npos) break;
         pos = comma + 1;
     }
@@ -460,8 +457,8 @@ std::function<int()> add_image_commands(CLI::App& app) {
                 if (flags.arch == "dit" && c->count(flag) > 0) throw BadInput(std::string(flag) + " is a U-Net flag, not used by --arch dit");
         }
         flags.arch_given = c->count("--arch") > 0;
-        flags.unet.channel_mults = parse_list(*mults, "--channel-mults");
-        flags.unet.attention_levels = parse_list(*attn, "--attention-levels");
+        flags.unet.channel_mults = parse_list(*mults, "--channel-mults", 1, kMaxChannelMult);
+        flags.unet.attention_levels = parse_list(*attn, "--attention-levels", 0, kMaxDepth);
         return run_train_images(flags);
     };
 }
