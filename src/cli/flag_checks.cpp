@@ -127,6 +127,16 @@ CLI::Option* add_seed_option(CLI::App* app, uint64_t& seed, const std::string& h
         ->transform(seed_or_random);
 }
 
+void check_network_size(const std::string& flags, double parameters, double activations) {
+    constexpr double kMaxParameters = 1e9, kMaxActivations = 4e9;
+    if (parameters > kMaxParameters)
+        throw BadInput(flags + ": a network of about " + number_text(parameters) + " parameters (at most " +
+                       number_text(kMaxParameters) + "); use smaller sizes");
+    if (activations > kMaxActivations)
+        throw BadInput(flags + ": about " + number_text(activations) + " activations per batch (at most " +
+                       number_text(kMaxActivations) + "); use a smaller batch or network");
+}
+
 int64_t parse_count(const std::string& text, int64_t lo, int64_t hi, const std::string& what) {
     std::string s = text;
     const std::string why = check_count(s, lo, hi);

@@ -49,6 +49,11 @@ const CLI::Validator& tolerance();
 /// printed to stderr ("seed: N") and stored in `seed`, so that it is recorded like a given one.
 CLI::Option* add_seed_option(CLI::App* app, uint64_t& seed, const std::string& help);
 
+/// Together the size flags must stay sane too: BadInput naming `flags` (e.g. "--hidden 16384
+/// --depth 256") when a network would have over 1e9 parameters or a batch over 4e9 activations
+/// (rough estimates by the caller, in numbers of floats).
+void check_network_size(const std::string& flags, double parameters, double activations);
+
 /// Parses a whole number of a list item or spec ("euler:4"); BadInput naming `what` when it is
 /// not a whole number in [lo, hi].
 int64_t parse_count(const std::string& text, int64_t lo, int64_t hi, const std::string& what);

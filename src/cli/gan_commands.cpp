@@ -163,8 +163,19 @@ Tensor critic_field(const GanModels& m, float extent) {
 }
 
 int run_gan_train(GanFlags& f) {
-    if (f.threads > 0) set_num_threads(f.threads);
     const bool image = is_image_dataset(f.data);
+    const double batch = static_cast<double>(f.train.batch);
+    if (image) {  // convolutional generator and critic: a few levels up to 4 x base channels, 28 x 28 pixels
+        const double c = static_cast<double>(f.base_channels);
+        check_network_size("--base-channels " + std::to_string(f.base_channels) + " --batch-size " + std::to_string(f.train.batch),
+                           2 * 9 * 16 * c * c * 3, batch * c * 28 * 28 * 6);
+    } else {
+        const double h = static_cast<double>(f.hidden), d = static_cast<double>(f.depth);
+        check_network_size("--hidden " + std::to_string(f.hidden) + " --depth " + std::to_string(f.depth) + " --batch-size " +
+                               std::to_string(f.train.batch),
+                           2 * h * h * d, 2 * batch * h * (d + 2));
+    }
+    if (f.threads > 0) set_num_threads(f.threads);
     nlohmann::json config = gan_config(f);
     Generator init(f.train.seed, 0);
     GanModels m = build_models(config, init, "flags");

@@ -179,7 +179,34 @@ std::unique_ptr<nn::VelocityModel> make_image_model(const ImageTrainFlags& f, Ge
     }
 }
 
+// Rough sizes of the network the flags describe (before any data is read), refused when absurd.
+void check_image_network_size(const ImageTrainFlags& f) {
+    const double size = f.image_folder.empty() ? 28 : static_cast<double>(f.image_size);
+    const double batch = static_cast<double>(f.train.batch);
+    const std::string common = " --batch-size " + std::to_string(f.train.batch) +
+                               (f.image_folder.empty() ? "" : " --image-size " + std::to_string(f.image_size));
+    if (f.arch == "dit") {
+        const double dim = static_cast<double>(f.dit.dim), depth = static_cast<double>(f.dit.depth);
+        const double tokens = std::pow(size / static_cast<double>(f.dit.patch), 2);
+        check_network_size("--dim " + std::to_string(f.dit.dim) + " --depth " + std::to_string(f.dit.depth) + " --patch " +
+                               std::to_string(f.dit.patch) + common,
+                           (4 + 2 * static_cast<double>(f.dit.mlp_ratio)) * dim * dim * depth,
+                           batch * depth * tokens * (dim * (4 + static_cast<double>(f.dit.mlp_ratio)) +
+                                                     static_cast<double>(f.unet.heads) * tokens));
+        return;
+    }
+    double widest = 1;
+    for (int64_t m : f.unet.channel_mults) widest = std::max(widest, static_cast<double>(m));
+    const double base = static_cast<double>(f.unet.base_channels), blocks = static_cast<double>(f.unet.res_blocks);
+    const double levels = static_cast<double>(f.unet.channel_mults.size());
+    check_network_size("--base-channels " + std::to_string(f.unet.base_channels) + " --res-blocks " +
+                           std::to_string(f.unet.res_blocks) + common,
+                       2 * 9 * std::pow(base * widest, 2) * 2 * blocks * levels,
+                       batch * base * widest * size * size * (2 * blocks + 2) * levels);
+}
+
 int run_train_images(ImageTrainFlags f) {
+    if (f.lora.base.empty()) check_image_network_size(f);
     if (f.threads > 0) set_num_threads(f.threads);
     if (!f.lora.base.empty()) check_lora_flags(f.lora);
     ImageData d = load_data(f);

@@ -447,6 +447,10 @@ std::function<int()> add_train_commands(CLI::App& app) {
         if (train->parsed() && !tf->lora.base.empty()) return run_lora_finetune(*tf, train);
         if (train->parsed()) {
             TrainFlags& f = *tf;
+            const double hidden = static_cast<double>(f.model.hidden), depth = static_cast<double>(f.model.depth);
+            check_network_size("--hidden " + std::to_string(f.model.hidden) + " --depth " + std::to_string(f.model.depth) +
+                                   " --batch-size " + std::to_string(f.train.batch),
+                               hidden * hidden * depth, static_cast<double>(f.train.batch) * hidden * (depth + 2));
             if (f.threads > 0) set_num_threads(f.threads);
             Generator init(f.train.seed, 0);
             nn::VelocityMLP model = as_input([&] { return nn::VelocityMLP(f.model, init); });
