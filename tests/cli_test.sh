@@ -68,6 +68,71 @@ check "lora merge" 0 $?
 "$rflow" sample --model "$dir/1rf/checkpoint.safetensors" --lora "$dir/nope" -o "$dir/n.csv" >/dev/null 2>&1
 check "missing adapter" 2 $?
 
+# --seed -1 draws a seed, prints it and records it: rerunning with the printed seed repeats the run
+"$rflow" train "${small[@]}" --steps 20 --hidden 16 --seed -1 -o "$dir/seed_a" >/dev/null 2>"$dir/seed.err"
+check "train --seed -1" 0 $?
+seed=$(sed -n 's/^seed: \([0-9]*\)$/\1/p' "$dir/seed.err")
+[ -n "$seed" ]; check "--seed -1 prints the seed it drew" 0 $?
+grep -aqF "\\\"seed\\\":$seed," "$dir/seed_a/checkpoint.safetensors"; check "the drawn seed is in the checkpoint's config" 0 $?
+"$rflow" train "${small[@]}" --steps 20 --hidden 16 --seed "$seed" -o "$dir/seed_b" >/dev/null 2>&1
+cmp -s "$dir/seed_a/checkpoint.safetensors" "$dir/seed_b/checkpoint.safetensors"
+check "the printed seed reproduces the run" 0 $?
+
+# LoRA with the default targets skips (and names) layers narrower than the rank; the result reloads
+"$rflow" train --base "$dir/1rf/checkpoint.safetensors" --steps 5 --batch-size 64 --num-samples 100 --lora-rank 4 \
+    -o "$dir/ft_default" >/dev/null 2>"$dir/ft_default.err"; check "train --base --lora-rank 4 with default targets" 0 $?
+grep -q "skipping [0-9]* layer(s) narrower than 4: " "$dir/ft_default.err"; check "the skipped layer is named" 0 $?
+"$rflow" sample --model "$dir/1rf/checkpoint.safetensors" --lora "$dir/ft_default/adapter" -n 10 -o "$dir/ftd.csv" >/dev/null 2>&1
+check "its adapter applies to the base" 0 $?
+"$rflow" sample --model "$dir/ft_default/checkpoint.safetensors" -n 10 -o "$dir/ftd2.csv" >/dev/null 2>&1
+check "its checkpoint samples" 0 $?
+
+# reflow pairs record their teacher and settings: another teacher's pairs in the folder are replaced
+cp -r "$dir/2rf" "$dir/2rf_other"
+"$rflow" reflow --model "$dir/d1/checkpoint.safetensors" "${small[@]}" --steps 20 --pairs 500 --pair-steps 5 \
+    -o "$dir/2rf_other" 2>&1 >/dev/null | grep "made by another teacher or with other settings (its teacher is" >/dev/null
+check "pairs of another teacher are regenerated, with a message" 0 $?
+! cmp -s "$dir/2rf/pairs.safetensors" "$dir/2rf_other/pairs.safetensors"; check "... and replaced" 0 $?
+"$rflow" reflow --model "$dir/1rf/checkpoint.safetensors" "${small[@]}" --steps 70 --pairs 500 --pair-steps 5 --resume \
+    -o "$dir/2rf" 2>&1 >/dev/null | grep "using 500 pairs from" >/dev/null; check "the same teacher's pairs are reused" 0 $?
+"$rflow" reflow --model "$dir/1rf/checkpoint.safetensors" "${small[@]}" --steps 70 --pairs 400 --pair-steps 5 --resume \
+    -o "$dir/2rf" 2>&1 >/dev/null | grep "its count is \"500\", this run's \"400\"" >/dev/null; check "another pair count regenerates" 0 $?
+
+# pair generation saves its progress per chunk; a run stopped midway resumes to the same pairs
+pr=(--model "$dir/1rf/checkpoint.safetensors" "${small[@]}" --steps 5 --pairs 500 --pair-chunk 100 --pair-steps 5)
+RFLOW_TEST_STOP_PAIRS_AFTER=200 "$rflow" reflow "${pr[@]}" -o "$dir/pairs_r" >/dev/null 2>&1; check "pair generation stopped midway" 1 $?
+has "the progress is kept" "$dir/pairs_r/pairs.partial.safetensors"
+"$rflow" reflow "${pr[@]}" -o "$dir/pairs_r" 2>&1 >/dev/null | grep "resuming pair generation at 200 of 500" >/dev/null
+check "the next run resumes it" 0 $?
+"$rflow" reflow "${pr[@]}" -o "$dir/pairs_u" >/dev/null 2>&1
+cmp -s "$dir/pairs_r/pairs.safetensors" "$dir/pairs_u/pairs.safetensors"; check "resumed pairs equal uninterrupted ones" 0 $?
+[ ! -e "$dir/pairs_r/pairs.partial.safetensors" ]; check "the progress file goes once the pairs are complete" 0 $?
+
+# --resume refusing a changed setting shows the values cut short, however long they are
+long="$dir"; for i in $(seq 12); do long="$long/$(printf 'x%.0s' $(seq 200))"; done
+mkdir -p "$long" && cp "$dir/s.csv" "$long/p.csv"
+"$rflow" train "${small[@]}" --steps 4 --hidden 16 --data-csv "$dir/s.csv" -o "$dir/res_long" >/dev/null 2>&1
+"$rflow" train "${small[@]}" --steps 8 --hidden 16 --data-csv "$long/p.csv" --resume -o "$dir/res_long" 2>"$dir/res_long.err" >/dev/null
+check "resume refuses another CSV" 2 $?
+[ "$(wc -c < "$dir/res_long.err")" -lt 800 ]; check "... in a message of bounded length" 0 $?
+
+# train-images --text on a folder of 3 classes (tiny PNGs written here)
+python3 - "$dir/three" <<'PY'
+import os, struct, sys, zlib
+def png(path, rgb):
+    raw = b"".join(b"\0" + bytes(rgb) * 8 for _ in range(8))
+    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+    open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
+                           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+for c, name in enumerate(["circle", "square", "star"]):
+    os.makedirs(os.path.join(sys.argv[1], name))
+    for i in range(4):
+        png(os.path.join(sys.argv[1], name, f"{i}.png"), [60 * c + 10 * i, 100, 200 - 50 * c])
+PY
+"$rflow" train-images --image-folder "$dir/three" --image-size 8 --arch dit --patch 4 --dim 16 --depth 1 --heads 2 --text \
+    --steps 2 --batch-size 4 --log-every 1 --sample-every 0 --sample-steps 1 -o "$dir/three_text" >/dev/null 2>&1
+check "train-images --text on a folder of 3 classes" 0 $?
+
 # GANs: every method for a few steps, resume, sampling, bad input
 gsmall=(--hidden 32 --depth 2 --batch-size 64 --num-samples 200 --log-every 5 --eval-every 10)
 for m in wgan-gp zero-centered reflow-gan; do
@@ -171,7 +236,7 @@ check "unknown sampler" 2 $?
 "$rflow" sample --model "$dir/1rf/checkpoint.safetensors" -o "$dir/a.txt" >/dev/null 2>&1; check "bad output extension" 2 $?
 [ ! -e "$dir/a.png" ]; check "failed commands leave no output behind" 0 $?
 "$rflow" --help >/dev/null 2>&1; check "--help" 0 $?
-"$rflow" train --help | grep -q "batch-size INT:POSITIVE=1024"; check "train --help shows defaults" 0 $?
+"$rflow" train --help | grep -q "batch-size INT:\[1, 1048576\]=1024"; check "train --help shows defaults and ranges" 0 $?
 
 # --device: without a GPU, cuda is a clear usage error; under RFLOW_EMULATE_CUDA (host memory standing
 # in for the GPU) a run on "cuda" must match the CPU run loss for loss (noise, times and batches are

@@ -215,3 +215,46 @@ TEST_CASE("a training run gives the same bits at any thread count") {
     CHECK(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)) == 0);
     CHECK(std::memcmp(one.data(), three.data(), one.size() * sizeof(float)) == 0);
 }
+
+// Reflow pair generation resumed after an interruption (issue 15).
+#include <rflow/ops.hpp>
+#include <rflow/trainers/reflow.hpp>
+
+TEST_CASE("generate_pairs resumed from its saved chunks equals an uninterrupted run; load_pairs checks the shape") {
+    const samplers::VelocityField v = [](const Tensor& x, const Tensor&) { return mul(x, -0.5f); };
+    trainers::PairGenerationOptions o;
+    o.sampler = "rk4";
+    o.sampler_options.steps = 4;
+    o.chunk = 10;
+    Generator g_whole(3, 5);
+    const trainers::Pairs whole = trainers::generate_pairs(v, {2}, 45, g_whole, o);
+
+    // stop after the second chunk, keeping what on_chunk reported, as the CLI's progress file does
+    trainers::Pairs saved;
+    std::array<uint64_t, 3> state{};
+    trainers::PairGenerationOptions stopping = o;
+    stopping.on_chunk = [&](const trainers::Pairs& so_far, const std::array<uint64_t, 3>& s) {
+        saved = so_far;
+        state = s;
+    };
+    stopping.progress = [](int64_t done, int64_t) { return done < 20; };
+    Generator g_first(3, 5);
+    CHECK_THROWS(trainers::generate_pairs(v, {2}, 45, g_first, stopping));
+    REQUIRE(saved.z0.size(0) == 20);
+    Generator g_rest(99, 99);
+    g_rest.set_state(state);
+    const trainers::Pairs resumed = trainers::generate_pairs(v, {2}, 45, g_rest, o, saved);
+    CHECK(resumed.z0.to_vector() == whole.z0.to_vector());
+    CHECK(resumed.z1.to_vector() == whole.z1.to_vector());
+
+    const std::string path = (fs::temp_directory_path() / ("rflow_pairs_" + std::to_string(getpid()) + ".safetensors")).string();
+    trainers::save_pairs(path, whole);
+    CHECK(trainers::load_pairs(path, {2}).z0.size(0) == 45);
+    try {
+        trainers::load_pairs(path, {3});
+        FAIL("a pairs file of another sample shape must be refused");
+    } catch (const Error& e) {
+        CHECK(std::string(e.what()).find(path + ": 'z0' holds samples of shape [2]") != std::string::npos);
+    }
+    fs::remove(path);
+}

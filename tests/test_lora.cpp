@@ -583,3 +583,30 @@ TEST_CASE("PEFT configs: a target_modules regex that does not compile names the 
     std::ofstream(dir + "/adapter_config.json") << "{\"r\": 1, \"x\": " << std::string(100, '[') << std::string(100, ']') << "}";
     CHECK_THROWS_WITH_AS(nn::load_lora_adapter(dir, net), doctest::Contains("nested deeper than 64"), Error);
 }
+
+TEST_CASE("split_lora_targets_by_width: layers narrower than the rank are set apart by full name") {
+    Generator gen(52);
+    nn::MLP net(4, {8, 8}, 2, gen);  // Linear 4 -> 8, 8 -> 8, 8 -> 2
+    std::vector<std::string> linear_names;
+    for (auto& [name, mod] : net.named_modules())
+        if (dynamic_cast<nn::Linear*>(mod)) linear_names.push_back(name);
+    REQUIRE(linear_names.size() == 3);
+    nn::LoRATargets all;
+    all.targets = {"re:.*"};
+    const nn::LoRAWidthSplit r4 = nn::split_lora_targets_by_width(net, all, 4);
+    CHECK(r4.fit == std::vector<std::string>{linear_names[0], linear_names[1]});
+    CHECK(r4.narrow == std::vector<std::string>{linear_names[2]});
+    const nn::LoRAWidthSplit r2 = nn::split_lora_targets_by_width(net, all, 2);
+    CHECK(r2.fit.size() == 3);
+    CHECK(r2.narrow.empty());
+    const nn::LoRAWidthSplit r9 = nn::split_lora_targets_by_width(net, all, 9);
+    CHECK(r9.fit.empty());
+    CHECK(r9.narrow.size() == 3);
+    // the fitting names, as targets, adapt exactly those layers at that rank
+    nn::LoRATargets fit;
+    fit.targets = r4.fit;
+    LoRAConfig c;
+    c.rank = 4;
+    nn::LoRAModel lm(net, fit, c, gen);
+    CHECK(lm.adapters().size() == 2);
+}

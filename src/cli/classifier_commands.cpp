@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_common.hpp"
+#include "flag_checks.hpp"
 #include "progress.hpp"
 #include "rflow/data/idx.hpp"
 #include "rflow/emo_loss.hpp"
@@ -217,13 +218,13 @@ std::function<int()> add_classifier_commands(CLI::App& app) {
                                      "Train (or fine-tune with --init) the Fashion-MNIST classifier used by image eval, "
                                      "with cross-entropy or EMO");
     k->add_option("--data-dir", f->data_dir, "Where the Fashion-MNIST IDX files are")->capture_default_str();
-    k->add_option("--steps", f->steps, "Optimisation steps")->capture_default_str()->check(positive());
-    k->add_option("--batch-size", f->batch, "Batch size")->capture_default_str()->check(positive());
-    k->add_option("--lr", f->lr, "Adam learning rate")->capture_default_str()->check(positive());
-    k->add_option("--seed", f->seed, "Seed")->capture_default_str();
+    k->add_option("--steps", f->steps, "Optimisation steps")->capture_default_str()->transform(count_in(1, kMaxSteps));
+    k->add_option("--batch-size", f->batch, "Batch size")->capture_default_str()->transform(count_in(1, kMaxBatch));
+    k->add_option("--lr", f->lr, "Adam learning rate")->capture_default_str()->check(finite_positive());
+    add_seed_option(k, f->seed, "Seed");
     k->add_option("-o,--output", f->output, "Directory for classifier.safetensors and metrics.json")
         ->capture_default_str();
-    k->add_option("--threads", f->threads, "CPU threads (0 = all cores)")->capture_default_str();
+    k->add_option("--threads", f->threads, "CPU threads (0 = all cores)")->capture_default_str()->transform(count_in(0, kMaxThreads));
     k->add_option("--init", f->init, "Fine-tune this classifier (from rflow train-classifier) instead of a new one");
     k->add_option("--loss", f->loss,
                   "ce | emo | ce+emo (value of CE, gradient half CE half rescaled EMO) | emo+ce (EMO plus rescaled CE)")

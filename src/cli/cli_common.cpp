@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <map>
 
+#include "flag_checks.hpp"
 #include "rflow/autograd.hpp"
 #include "rflow/data/csv.hpp"
 #include "rflow/data/toy2d.hpp"
@@ -387,10 +388,11 @@ void add_sampling_flags(CLI::App* app, SamplingFlags& f, const std::string& meth
     std::string names;
     for (const auto& n : samplers::sampler_names()) names += (names.empty() ? "" : ", ") + n;
     app->add_option("--sampling-method", f.method, method_help.empty() ? "ODE solver: " + names : method_help)
-        ->capture_default_str();
-    app->add_option(steps_alias ? "--sample-steps,--steps" : "--sample-steps", f.steps, "Steps of a fixed-step solver")->capture_default_str()->check(positive());
-    app->add_option("--rtol", f.rtol, "Relative tolerance of adaptive solvers")->capture_default_str();
-    app->add_option("--atol", f.atol, "Absolute tolerance of adaptive solvers")->capture_default_str();
+        ->capture_default_str()->check(CLI::IsMember(samplers::sampler_names()));
+    app->add_option(steps_alias ? "--sample-steps,--steps" : "--sample-steps", f.steps, "Steps of a fixed-step solver")
+        ->capture_default_str()->transform(count_in(1, kMaxSolverSteps));
+    app->add_option("--rtol", f.rtol, "Relative tolerance of adaptive solvers")->capture_default_str()->check(tolerance());
+    app->add_option("--atol", f.atol, "Absolute tolerance of adaptive solvers")->capture_default_str()->check(tolerance());
 }
 
 samplers::SamplerOptions sampler_options(const SamplingFlags& f) {
@@ -511,20 +513,7 @@ Device cli_device() {
     return Device::cuda;
 }
 
-const CLI::Validator& positive() {
-    static const CLI::Validator v(
-        [](std::string& s) -> std::string {
-            try {
-                size_t used = 0;
-                const double x = std::stod(s, &used);
-                if (used == s.size() && x > 0) return "";
-            } catch (const std::exception&) {
-            }
-            return "must be a number greater than 0, got '" + s + "'";
-        },
-        "POSITIVE");
-    return v;
-}
+const CLI::Validator& positive() { return finite_positive(); }
 
 float plot_extent(const Tensor& reference) {
     std::vector<float> v = reference.to_vector();

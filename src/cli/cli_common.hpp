@@ -133,7 +133,7 @@ void add_device_flag(CLI::App* app);
 /// The device --device named; BadInput naming the flag when it is cuda and no GPU answers.
 Device cli_device();
 
-/// A CLI11 check: the value must be a number > 0 (with a readable message).
+/// A CLI11 check: the value must be a finite number > 0 (flag_checks.hpp has the other ranges).
 const CLI::Validator& positive();
 
 /// A plot extent that frames the reference data with a margin.

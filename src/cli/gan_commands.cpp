@@ -27,6 +27,7 @@
 #include "rflow/io/image.hpp"
 #include "rflow/io/plot.hpp"
 #include "rflow/metrics.hpp"
+#include "flag_checks.hpp"
 #include "rflow/nn/mlp.hpp"
 #include "rflow/nn/unet.hpp"
 #include "rflow/nn/velocity_mlp.hpp"
@@ -162,8 +163,19 @@ Tensor critic_field(const GanModels& m, float extent) {
 }
 
 int run_gan_train(GanFlags& f) {
-    if (f.threads > 0) set_num_threads(f.threads);
     const bool image = is_image_dataset(f.data);
+    const double batch = static_cast<double>(f.train.batch);
+    if (image) {  // convolutional generator and critic: a few levels up to 4 x base channels, 28 x 28 pixels
+        const double c = static_cast<double>(f.base_channels);
+        check_network_size("--base-channels " + std::to_string(f.base_channels) + " --batch-size " + std::to_string(f.train.batch),
+                           2 * 9 * 16 * c * c * 3, batch * c * 28 * 28 * 6);
+    } else {
+        const double h = static_cast<double>(f.hidden), d = static_cast<double>(f.depth);
+        check_network_size("--hidden " + std::to_string(f.hidden) + " --depth " + std::to_string(f.depth) + " --batch-size " +
+                               std::to_string(f.train.batch),
+                           2 * h * h * d, 2 * batch * h * (d + 2));
+    }
+    if (f.threads > 0) set_num_threads(f.threads);
     nlohmann::json config = gan_config(f);
     Generator init(f.train.seed, 0);
     GanModels m = build_models(config, init, "flags");
@@ -227,8 +239,8 @@ int run_gan_train(GanFlags& f) {
         for (const std::string& key : keys)
             if (!saved.is_object() || saved.value(key, nlohmann::json()) != config.value(key, nlohmann::json()))
                 throw BadInput(ckpt_path + ": cannot resume: the checkpoint has " + key + " = " +
-                               (saved.is_object() ? saved.value(key, nlohmann::json()).dump() : "?") + ", this run " +
-                               config.value(key, nlohmann::json()).dump());
+                               (saved.is_object() ? shown_value(saved.value(key, nlohmann::json())) : "?") + ", this run " +
+                               shown_value(config.value(key, nlohmann::json())));
         try {
             trainer->restore(c);
         } catch (const Error& e) {
@@ -362,36 +374,45 @@ std::function<int()> add_gan_commands(CLI::App& app) {
     train->add_option("--dataset", tf->data.dataset, "Data: " + datasets)->capture_default_str();
     train->add_option("--data-csv", tf->data.csv, "Train on the points of a CSV file (x,y per row) instead");
     train->add_option("--data-dir", tf->data_dir, "Directory of the Fashion-MNIST .gz files")->capture_default_str();
-    train->add_option("--steps", tf->train.steps, "Generator iterations")->capture_default_str()->check(positive());
-    train->add_option("--batch-size", tf->train.batch, "Batch size")->capture_default_str()->check(positive());
-    train->add_option("--n-critic", tf->train.n_critic, "Critic steps per generator step")->capture_default_str()->check(positive());
-    train->add_option("--n-gen", tf->train.n_gen, "reflow-gan: regression steps per fixed target")->capture_default_str()->check(positive());
-    train->add_option("--epsilon", tf->train.epsilon, "reflow-gan: Euler step along v(G(z), 0)")->capture_default_str()->check(positive());
-    train->add_option("--lambda", tf->train.loss_options.lambda, "wgan-gp: penalty weight")->capture_default_str()->check(positive());
-    train->add_option("--zero-weight", tf->train.loss_options.zero_weight, "zero-centered: weight of E||grad D||^2")->capture_default_str()->check(positive());
-    train->add_option("--lr", tf->lr, "Adam learning rate of the generator")->capture_default_str()->check(positive());
-    train->add_option("--critic-lr", tf->critic_lr, "Adam learning rate of the critic (default: --lr)")->check(positive());
-    train->add_option("--beta1", tf->beta1, "Adam beta1 (WGAN-GP: 0.5 or 0)")->capture_default_str()->check(CLI::Range(0.0, 0.999999));
-    train->add_option("--beta2", tf->beta2, "Adam beta2")->capture_default_str()->check(CLI::Range(0.0, 0.999999));
-    train->add_option("--hidden", tf->hidden, "Points: hidden width of generator and critic")->capture_default_str()->check(positive());
-    train->add_option("--depth", tf->depth, "Points: hidden layers of generator and critic")->capture_default_str()->check(positive());
-    train->add_option("--latent-dim", tf->latent_dim, "Size of z (default 2 for points, 64 for images)")->check(positive());
-    train->add_option("--base-channels", tf->base_channels, "Images: channels of generator and critic")->capture_default_str()->check(positive());
-    train->add_option("--seed", tf->train.seed, "Seed of initialisation, z, batches and samples")->capture_default_str();
+    train->add_option("--steps", tf->train.steps, "Generator iterations")->capture_default_str()->transform(count_in(1, kMaxSteps));
+    train->add_option("--batch-size", tf->train.batch, "Batch size")->capture_default_str()->transform(count_in(1, kMaxBatch));
+    train->add_option("--n-critic", tf->train.n_critic, "Critic steps per generator step")
+        ->capture_default_str()->transform(count_in(1, kMaxInnerSteps));
+    train->add_option("--n-gen", tf->train.n_gen, "reflow-gan: regression steps per fixed target")
+        ->capture_default_str()->transform(count_in(1, kMaxInnerSteps));
+    train->add_option("--epsilon", tf->train.epsilon, "reflow-gan: Euler step along v(G(z), 0)")->capture_default_str()->check(finite_positive());
+    train->add_option("--lambda", tf->train.loss_options.lambda, "wgan-gp: penalty weight")->capture_default_str()->check(finite_positive());
+    train->add_option("--zero-weight", tf->train.loss_options.zero_weight, "zero-centered: weight of E||grad D||^2")
+        ->capture_default_str()->check(finite_positive());
+    train->add_option("--lr", tf->lr, "Adam learning rate of the generator")->capture_default_str()->check(finite_positive());
+    train->add_option("--critic-lr", tf->critic_lr, "Adam learning rate of the critic (default: --lr)")->check(finite_positive());
+    train->add_option("--beta1", tf->beta1, "Adam beta1 (WGAN-GP: 0.5 or 0)")->capture_default_str()->check(number_in(0, 1, false, true));
+    train->add_option("--beta2", tf->beta2, "Adam beta2")->capture_default_str()->check(number_in(0, 1, false, true));
+    train->add_option("--hidden", tf->hidden, "Points: hidden width of generator and critic")
+        ->capture_default_str()->transform(count_in(1, kMaxWidth));
+    train->add_option("--depth", tf->depth, "Points: hidden layers of generator and critic")
+        ->capture_default_str()->transform(count_in(1, kMaxDepth));
+    train->add_option("--latent-dim", tf->latent_dim, "Size of z (default 2 for points, 64 for images)")->transform(count_in(1, kMaxWidth));
+    train->add_option("--base-channels", tf->base_channels, "Images: channels of generator and critic")
+        ->capture_default_str()->transform(count_in(1, kMaxWidth));
+    add_seed_option(train, tf->train.seed, "Seed of initialisation, z, batches and samples");
     train->add_option("-o,--output", tf->output, "Directory for checkpoint, metrics and pictures")->capture_default_str();
-    train->add_option("--eval-every", tf->eval_every, "Generator steps between sliced-W2 evaluations / sample grids (0 = only at the end)")->capture_default_str();
-    train->add_option("--checkpoint-every", tf->checkpoint_every, "Generator steps between checkpoints (0 = only at the end)")->capture_default_str();
-    train->add_option("--log-every", tf->log_every, "Steps between metrics lines")->capture_default_str()->check(positive());
-    train->add_option("--num-samples", tf->num_samples, "Points in the metric and picture (the metric's data-vs-data floor is printed beside it)")->capture_default_str()->check(positive());
-    train->add_option("--time-budget", tf->time_budget_min, "Stop after this many minutes (0 = no limit)")->capture_default_str();
-    train->add_option("--threads", tf->threads, "CPU threads (0 = all cores)")->capture_default_str();
+    train->add_option("--eval-every", tf->eval_every, "Generator steps between sliced-W2 evaluations / sample grids (0 = only at the end)")
+        ->capture_default_str()->transform(count_in(0, kMaxSteps));
+    train->add_option("--checkpoint-every", tf->checkpoint_every, "Generator steps between checkpoints (0 = only at the end)")
+        ->capture_default_str()->transform(count_in(0, kMaxSteps));
+    train->add_option("--log-every", tf->log_every, "Steps between metrics lines")->capture_default_str()->transform(count_in(1, kMaxSteps));
+    train->add_option("--num-samples", tf->num_samples, "Points in the metric and picture (the metric's data-vs-data floor is printed beside it)")
+        ->capture_default_str()->transform(count_in(1, kMaxSamples));
+    train->add_option("--time-budget", tf->time_budget_min, "Stop after this many minutes (0 = no limit)")->capture_default_str()->check(non_negative());
+    train->add_option("--threads", tf->threads, "CPU threads (0 = all cores)")->capture_default_str()->transform(count_in(0, kMaxThreads));
     train->add_flag("--resume", tf->resume, "Continue from <output>/checkpoint.safetensors");
 
     CLI::App* sample = gan->add_subcommand("sample", "Sample a trained GAN generator");
     add_device_flag(sample);
     sample->add_option("--model", sf->model, "checkpoint.safetensors written by `rflow gan train`")->required();
-    sample->add_option("-n,--num-samples", sf->n, "Samples")->capture_default_str()->check(positive());
-    sample->add_option("--seed", sf->seed, "Seed of z")->capture_default_str();
+    sample->add_option("-n,--num-samples", sf->n, "Samples")->capture_default_str()->transform(count_in(1, kMaxSamples));
+    add_seed_option(sample, sf->seed, "Seed of z");
     sample->add_option("-o,--output", sf->output, "Output: .png (scatter or image grid) or .csv (points)")->capture_default_str();
 
     return [=]() -> int {

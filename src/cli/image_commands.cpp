@@ -15,6 +15,7 @@
 #include <memory>
 
 #include "cli_common.hpp"
+#include "flag_checks.hpp"
 #include "flow_training.hpp"
 #include "lora_flags.hpp"
 #include "rflow/nn/lora_file.hpp"
@@ -64,7 +65,6 @@ struct ImageTrainFlags {
     SamplingFlags sampling{"euler", 20, 1e-5, 1e-5};
     double time_budget_min = 0;  // stop after this many minutes of training (0 = no limit)
     LoRAFlags lora;              // --base: LoRA fine-tuning of a trained U-Net or DiT
-    bool lora_targets_given = false;
     bool arch_given = false;
     bool text = false;           // --text: a DiT conditioned on captions through a prompt encoder
     double text_alpha = 0.1;     // subword-regularisation alpha for training captions
@@ -179,8 +179,36 @@ std::unique_ptr<nn::VelocityModel> make_image_model(const ImageTrainFlags& f, Ge
     }
 }
 
+// Rough sizes of the network the flags describe (before any data is read), refused when absurd.
+void check_image_network_size(const ImageTrainFlags& f) {
+    const double size = f.image_folder.empty() ? 28 : static_cast<double>(f.image_size);
+    const double batch = static_cast<double>(f.train.batch);
+    const std::string common = " --batch-size " + std::to_string(f.train.batch) +
+                               (f.image_folder.empty() ? "" : " --image-size " + std::to_string(f.image_size));
+    if (f.arch == "dit") {
+        const double dim = static_cast<double>(f.dit.dim), depth = static_cast<double>(f.dit.depth);
+        const double tokens = std::pow(size / static_cast<double>(f.dit.patch), 2);
+        check_network_size("--dim " + std::to_string(f.dit.dim) + " --depth " + std::to_string(f.dit.depth) + " --patch " +
+                               std::to_string(f.dit.patch) + common,
+                           (4 + 2 * static_cast<double>(f.dit.mlp_ratio)) * dim * dim * depth,
+                           batch * depth * tokens * (dim * (4 + static_cast<double>(f.dit.mlp_ratio)) +
+                                                     static_cast<double>(f.unet.heads) * tokens));
+        return;
+    }
+    double widest = 1;
+    for (int64_t m : f.unet.channel_mults) widest = std::max(widest, static_cast<double>(m));
+    const double base = static_cast<double>(f.unet.base_channels), blocks = static_cast<double>(f.unet.res_blocks);
+    const double levels = static_cast<double>(f.unet.channel_mults.size());
+    check_network_size("--base-channels " + std::to_string(f.unet.base_channels) + " --res-blocks " +
+                           std::to_string(f.unet.res_blocks) + common,
+                       2 * 9 * std::pow(base * widest, 2) * 2 * blocks * levels,
+                       batch * base * widest * size * size * (2 * blocks + 2) * levels);
+}
+
 int run_train_images(ImageTrainFlags f) {
+    if (f.lora.base.empty()) check_image_network_size(f);
     if (f.threads > 0) set_num_threads(f.threads);
+    if (!f.lora.base.empty()) check_lora_flags(f.lora);
     ImageData d = load_data(f);
     const int64_t channels = d.images.size(1), size = d.images.size(2);
     const int64_t classes = static_cast<int64_t>(d.class_names.size());
@@ -202,7 +230,7 @@ int run_train_images(ImageTrainFlags f) {
         } else if (auto* dit = dynamic_cast<nn::DiT*>(base->model.get())) {
             f.arch = "dit";
             f.dit = dit->config();
-            if (!f.lora_targets_given) f.lora.targets = "qkv,out,fc1,fc2";
+            if (!f.lora.targets_given) f.lora.targets = "qkv,out,fc1,fc2";
         }
     }
     const bool is_dit = f.arch == "dit";
@@ -227,9 +255,11 @@ int run_train_images(ImageTrainFlags f) {
         data::UnigramTokenizer tok = as_input([&] { return data::UnigramTokenizer::train(tc.captions.all_captions(), to); });
         auto text = as_input([&] { return std::make_unique<nn::TextDiT>(tc, tok, init); });
         model_json = model_config_json(*text);
+        // an example caption: Fashion-MNIST's sneaker (class 7), or the last class of a smaller folder
+        const std::string example = tc.captions.canonical_caption(std::min<int64_t>(7, tc.captions.num_classes() - 1));
         std::printf("text conditioning: %lld captions, tokenizer of %lld pieces (e.g. \"%s\" -> %zu tokens)\n",
                     static_cast<long long>(tc.captions.all_captions().size()), static_cast<long long>(tok.vocab_size()),
-                    tc.captions.canonical_caption(7).c_str(), tok.encode(tc.captions.canonical_caption(7)).size());
+                    example.c_str(), tok.encode(example).size());
         model = std::move(text);
         arch_name = "text DiT";
     } else {
@@ -242,7 +272,7 @@ int run_train_images(ImageTrainFlags f) {
     nn::LoRATargets targets;
     if (base) {
         model->load_state_dict(base->model->state_dict());
-        targets = parse_lora_targets(f.lora.targets);
+        targets = lora_targets_for(*model, f.lora);
         const trainers::LabeledDataSource source = image_source(d, false, classes > 0);
         lora = setup_lora(*model, f.lora, targets, init, [&](int64_t n, Generator& g) {
             auto [x1, labels] = source(n, g);
@@ -339,17 +369,14 @@ int run_train_images(ImageTrainFlags f) {
     return 0;
 }
 
-std::vector<int64_t> parse_list(const std::string& s, const char* flag) {
+// "1,2,2" -> {1, 2, 2}; BadInput naming the flag for an item that is not a whole number in [lo, hi].
+std::vector<int64_t> parse_list(const std::string& s, const char* flag, int64_t lo, int64_t hi) {
     std::vector<int64_t> out;
     size_t pos = 0;
     while (pos <= s.size()) {
         const size_t comma = s.find(',', pos);
         const std::string item = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-        try {
-            if (!item.empty()) out.push_back(std::stoll(item));
-        } catch (const std::exception&) {
-            throw BadInput(std::string(flag) + ": cannot read '" + item + "' in '" + s + "'");
-        }
+        if (!item.empty()) out.push_back(parse_count(item, lo, hi, std::string(flag) + " '" + s + "'"));
         if (comma == std::string::npos) break;
         pos = comma + 1;
     }
@@ -372,35 +399,41 @@ std::function<int()> add_image_commands(CLI::App& app) {
     c->add_option("--dataset", f->dataset, "fashion-mnist (or use --image-folder)")->capture_default_str();
     c->add_option("--data-dir", f->data_dir, "Where the Fashion-MNIST IDX files are")->capture_default_str();
     c->add_option("--image-folder", f->image_folder, "Train on the images under this folder (sub-folders = classes)");
-    c->add_option("--image-size", f->image_size, "Image folder: side after resize and centre crop")->capture_default_str();
-    c->add_option("--channels", f->channels, "Image folder: 1 (grey) or 3 (RGB)")->capture_default_str();
+    c->add_option("--image-size", f->image_size, "Image folder: side after resize and centre crop")
+        ->capture_default_str()->transform(count_in(1, kMaxImageSize));
+    c->add_option("--channels", f->channels, "Image folder: 1 (grey) or 3 (RGB)")->capture_default_str()->check(CLI::IsMember({1, 3}));
     c->add_flag("--unconditional", f->unconditional, "Ignore the class labels");
     c->add_flag("--flip", f->flip, "Random horizontal flips");
-    c->add_option("--steps", f->train.steps, "Optimisation steps")->capture_default_str()->check(positive());
-    c->add_option("--batch-size", f->train.batch, "Batch size")->capture_default_str()->check(positive());
-    c->add_option("--lr", f->lr, "Adam learning rate")->capture_default_str()->check(positive());
-    c->add_option("--seed", f->train.seed, "Seed of initialisation, batches, noise and times")->capture_default_str();
+    c->add_option("--steps", f->train.steps, "Optimisation steps")->capture_default_str()->transform(count_in(1, kMaxSteps));
+    c->add_option("--batch-size", f->train.batch, "Batch size")->capture_default_str()->transform(count_in(1, kMaxBatch));
+    c->add_option("--lr", f->lr, "Adam learning rate")->capture_default_str()->check(finite_positive());
+    add_seed_option(c, f->train.seed, "Seed of initialisation, batches, noise and times");
     c->add_option("--arch", f->arch, "Network: unet or dit (a diffusion transformer over image patches)")
         ->capture_default_str()->check(CLI::IsMember({"unet", "dit"}));
-    c->add_option("--base-channels", f->unet.base_channels, "U-Net channels at full resolution")->capture_default_str();
+    c->add_option("--base-channels", f->unet.base_channels, "U-Net channels at full resolution")
+        ->capture_default_str()->transform(count_in(1, kMaxWidth));
     c->add_option("--channel-mults", *mults, "Channel multiplier per level")->capture_default_str();
-    c->add_option("--res-blocks", f->unet.res_blocks, "Residual blocks per level")->capture_default_str();
+    c->add_option("--res-blocks", f->unet.res_blocks, "Residual blocks per level")->capture_default_str()->transform(count_in(1, kMaxDepth));
     c->add_option("--attention-levels", *attn, "Levels with self-attention (0 = full resolution)")->capture_default_str();
-    c->add_option("--heads", f->unet.heads, "Attention heads (U-Net and DiT)")->capture_default_str()->check(positive());
-    c->add_option("--dropout", f->unet.dropout, "Dropout in residual blocks (U-Net)")->capture_default_str();
+    c->add_option("--heads", f->unet.heads, "Attention heads (U-Net and DiT)")->capture_default_str()->transform(count_in(1, kMaxHeads));
+    c->add_option("--dropout", f->unet.dropout, "Dropout in residual blocks (U-Net), in [0, 1)")
+        ->capture_default_str()->check(number_in(0, 1, false, true));
     c->add_option("--patch", f->dit.patch, "DiT: patch side p (must divide the image size); (size/p)^2 tokens")
-        ->capture_default_str()->check(positive());
-    c->add_option("--dim", f->dit.dim, "DiT: token width")->capture_default_str()->check(positive());
-    c->add_option("--depth", f->dit.depth, "DiT: transformer blocks")->capture_default_str()->check(positive());
-    c->add_option("--mlp-ratio", f->dit.mlp_ratio, "DiT: MLP hidden width / token width")->capture_default_str()->check(positive());
+        ->capture_default_str()->transform(count_in(1, kMaxImageSize));
+    c->add_option("--dim", f->dit.dim, "DiT: token width")->capture_default_str()->transform(count_in(1, kMaxWidth));
+    c->add_option("--depth", f->dit.depth, "DiT: transformer blocks")->capture_default_str()->transform(count_in(1, kMaxDepth));
+    c->add_option("--mlp-ratio", f->dit.mlp_ratio, "DiT: MLP hidden width / token width")
+        ->capture_default_str()->check(number_in(0, 64, true));
     c->add_option("--attention", f->dit.attention, "DiT attention: mha, mqa, gqa (--kv-heads) or mla (--kv-latent)")
         ->capture_default_str()->check(CLI::IsMember(nn::attention_kinds()));
-    c->add_option("--kv-heads", f->dit.kv_heads, "DiT gqa: key/value head groups (must divide --heads)")->capture_default_str();
-    c->add_option("--kv-latent", f->dit.kv_latent, "DiT mla: key/value latent width d_c")->capture_default_str();
+    c->add_option("--kv-heads", f->dit.kv_heads, "DiT gqa: key/value head groups (must divide --heads)")
+        ->capture_default_str()->transform(count_in(0, kMaxHeads));
+    c->add_option("--kv-latent", f->dit.kv_latent, "DiT mla: key/value latent width d_c")
+        ->capture_default_str()->transform(count_in(0, kMaxWidth));
     c->add_option("--q-latent", f->dit.q_latent, "DiT mla: query latent width (0 = queries from the tokens)")
-        ->capture_default_str();
+        ->capture_default_str()->transform(count_in(0, kMaxWidth));
     c->add_option("--rope-dim", f->dit.rope_dim, "DiT mla: decoupled RoPE width d_r (needs --rope 2d)")
-        ->capture_default_str();
+        ->capture_default_str()->transform(count_in(0, kMaxWidth));
     c->add_option("--rope", f->dit.rope, "DiT positions: 2d (axial RoPE over the patch grid) or none (sin-cos embedding)")
         ->capture_default_str()->check(CLI::IsMember({"2d", "none"}));
     c->add_option("--attention-scale", f->dit.scale, "DiT softmax scale: default (1/sqrt d), gradmax, cosine or logn")
@@ -409,26 +442,34 @@ std::function<int()> add_image_commands(CLI::App& app) {
                 "DiT conditioned on text: captions of the classes (templates x synonyms) go through a unigram "
                 "tokenizer (subword sampling while training) and a transformer prompt encoder; sample with --prompt");
     c->add_option("--text-alpha", f->text_alpha, "Subword-sampling alpha for training captions (< 0: deterministic)")
-        ->capture_default_str();
+        ->capture_default_str()->check(finite());
     c->add_option("--tokenizer-vocab", f->tokenizer_vocab, "Tokenizer vocabulary (pieces, the 256 bytes included)")
         ->capture_default_str()->check(CLI::Range(int64_t{256}, int64_t{100000}));
-    c->add_option("--text-depth", f->encoder.depth, "Prompt-encoder transformer blocks")->capture_default_str();
-    c->add_option("--text-heads", f->encoder.heads, "Prompt-encoder attention heads")->capture_default_str()->check(positive());
-    c->add_option("--label-dropout", f->train.label_dropout, "P(label -> null) for classifier-free guidance")->capture_default_str();
-    c->add_option("--ema", f->train.ema_decay, "EMA decay (samples use the EMA)")->capture_default_str();
-    c->add_option("--grad-clip", f->train.grad_clip, "Clip the global gradient norm (0 = off)")->capture_default_str();
-    c->add_option("--time-sampling", f->train.time_sampler, "uniform or logit-normal")->capture_default_str();
+    c->add_option("--text-depth", f->encoder.depth, "Prompt-encoder transformer blocks")
+        ->capture_default_str()->transform(count_in(1, kMaxDepth));
+    c->add_option("--text-heads", f->encoder.heads, "Prompt-encoder attention heads")
+        ->capture_default_str()->transform(count_in(1, kMaxHeads));
+    c->add_option("--label-dropout", f->train.label_dropout, "P(label -> null) for classifier-free guidance, in [0, 1]")
+        ->capture_default_str()->check(probability());
+    c->add_option("--ema", f->train.ema_decay, "EMA decay in [0, 1) (samples use the EMA; 0 = off)")
+        ->capture_default_str()->check(number_in(0, 1, false, true));
+    c->add_option("--grad-clip", f->train.grad_clip, "Clip the global gradient norm (0 = off)")->capture_default_str()->check(non_negative());
+    c->add_option("--time-sampling", f->train.time_sampler, "uniform or logit-normal")
+        ->capture_default_str()->check(CLI::IsMember(trainers::time_sampler_names()));
     c->add_option("-o,--output", f->output, "Directory for checkpoint, metrics and grids")->capture_default_str();
-    c->add_option("--checkpoint-every", f->checkpoint_every, "Steps between checkpoints")->capture_default_str();
-    c->add_option("--sample-every", f->sample_every, "Steps between sample grids (0 = only at the end)")->capture_default_str();
-    c->add_option("--log-every", f->log_every, "Steps between metrics lines")->capture_default_str()->check(positive());
-    c->add_option("--cfg-scale", f->cfg_scale, "Guidance of the sample grids")->capture_default_str();
-    c->add_option("--sampling-method", f->sampling.method, "ODE solver of the sample grids")->capture_default_str();
-    c->add_option("--sample-steps", f->sampling.steps, "Its steps")->capture_default_str();
-    c->add_option("--threads", f->threads, "CPU threads (0 = all cores)")->capture_default_str();
+    c->add_option("--checkpoint-every", f->checkpoint_every, "Steps between checkpoints (0 = only at the end)")
+        ->capture_default_str()->transform(count_in(0, kMaxSteps));
+    c->add_option("--sample-every", f->sample_every, "Steps between sample grids (0 = only at the end)")
+        ->capture_default_str()->transform(count_in(0, kMaxSteps));
+    c->add_option("--log-every", f->log_every, "Steps between metrics lines")->capture_default_str()->transform(count_in(1, kMaxSteps));
+    c->add_option("--cfg-scale", f->cfg_scale, "Guidance of the sample grids")->capture_default_str()->check(guidance_scale());
+    c->add_option("--sampling-method", f->sampling.method, "ODE solver of the sample grids")
+        ->capture_default_str()->check(CLI::IsMember(samplers::sampler_names()));
+    c->add_option("--sample-steps", f->sampling.steps, "Its steps")->capture_default_str()->transform(count_in(1, kMaxSolverSteps));
+    c->add_option("--threads", f->threads, "CPU threads (0 = all cores)")->capture_default_str()->transform(count_in(0, kMaxThreads));
     c->add_flag("--resume", f->resume, "Continue from <output>/checkpoint.safetensors");
     c->add_option("--time-budget", f->time_budget_min, "Stop after this many minutes of training (0 = no limit)")
-        ->capture_default_str();
+        ->capture_default_str()->check(non_negative());
     add_lora_flags(c, f->lora, "qkv,out,conv1,conv2");
     c->get_option("--lora-targets")
         ->description("Comma-separated module names (suffixes) or re:REGEX; a DiT base defaults to qkv,out,fc1,fc2");
@@ -436,7 +477,6 @@ std::function<int()> add_image_commands(CLI::App& app) {
         if (!c->parsed()) return -1;
         ImageTrainFlags flags = *f;
         flags.dit.heads = flags.unet.heads;
-        flags.lora_targets_given = c->count("--lora-targets") > 0;
         if (flags.lora.base.empty()) {  // flags of the other network are mistakes, not silently ignored
             for (const char* flag : kDiTFlags)
                 if (flags.arch != "dit" && c->count(flag) > 0) throw BadInput(std::string(flag) + " is a DiT flag: add --arch dit");
@@ -444,8 +484,8 @@ std::function<int()> add_image_commands(CLI::App& app) {
                 if (flags.arch == "dit" && c->count(flag) > 0) throw BadInput(std::string(flag) + " is a U-Net flag, not used by --arch dit");
         }
         flags.arch_given = c->count("--arch") > 0;
-        flags.unet.channel_mults = parse_list(*mults, "--channel-mults");
-        flags.unet.attention_levels = parse_list(*attn, "--attention-levels");
+        flags.unet.channel_mults = parse_list(*mults, "--channel-mults", 1, kMaxChannelMult);
+        flags.unet.attention_levels = parse_list(*attn, "--attention-levels", 0, kMaxDepth);
         return run_train_images(flags);
     };
 }

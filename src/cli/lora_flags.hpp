@@ -18,12 +18,22 @@ struct LoRAFlags {
     std::string targets;
     float plus_ratio = 16.f;  // LoRA+ default (1 = plain LoRA)
     int64_t ga_samples = 128;
+    bool targets_given = false;  ///< --lora-targets on the command line (else `targets` is the default)
 };
 
 void add_lora_flags(CLI::App* c, LoRAFlags& f, const std::string& default_targets);
 
-/// "a,b,re:x" -> targets.
+/// "a,b,re:x" -> targets. BadInput naming --lora-targets for an empty list, an empty or invalid
+/// regex, or names mixed with regexes (PEFT's target_modules is a list of names or one regex).
 nn::LoRATargets parse_lora_targets(const std::string& list);
+
+/// Checks the LoRA flags that are known before any model exists (targets, init, DoRA's
+/// combinations), so that a fine-tune fails before its first step rather than at the export.
+void check_lora_flags(const LoRAFlags& f);
+
+/// The targets to adapt on `model`: --lora-targets as given, or the command's default narrowed to
+/// the layers wide enough for the rank (2 rank for lora-ga); the skipped layers are named on stderr.
+nn::LoRATargets lora_targets_for(nn::Module& model, const LoRAFlags& f);
 
 /// Attaches the adapters (BadInput on bad settings); with --lora-init lora-ga, initialises them
 /// from the gradient of `loss_of(m, gen)` (nn::LoRAModel::init_lora_ga, streaming).

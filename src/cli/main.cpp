@@ -14,6 +14,33 @@
 #include "sample_commands.hpp"
 #include "train_commands.hpp"
 
+namespace {
+
+// CLI11 answers `rflow bogus` with "A subcommand is required"; name the word it did not know and
+// list the commands it could have been. Returns false (after the message) on an unknown command.
+bool known_commands(const CLI::App& app, int argc, char** argv) {
+    const CLI::App* at = &app;
+    for (int i = 1; i < argc && argv[i][0] != '-'; ++i) {
+        const auto subs = at->get_subcommands([](const CLI::App*) { return true; });
+        if (subs.empty()) return true;  // a command's own arguments follow
+        const CLI::App* next = nullptr;
+        std::string names;
+        for (const CLI::App* s : subs) {
+            if (s->get_name() == argv[i]) next = s;
+            names += (names.empty() ? "" : ", ") + s->get_name();
+        }
+        if (!next) {
+            std::fprintf(stderr, "rflow: error: unknown command '%s' (expected one of: %s; see --help)\n", argv[i],
+                         names.c_str());
+            return false;
+        }
+        at = next;
+    }
+    return true;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
     using namespace rflow;
     CLI::App app{"rflow " RFLOW_VERSION ": diffusion and flow-matching generative models.\n"
@@ -30,6 +57,7 @@ int main(int argc, char** argv) {
     auto run_classifier = cli::add_classifier_commands(app);
     auto run_gan = cli::add_gan_commands(app);
     CLI::App* info = app.add_subcommand("info", "Show the build: version, devices, threads, PNG support");
+    if (!known_commands(app, argc, argv)) return 2;
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

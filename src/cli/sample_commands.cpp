@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "cli_common.hpp"
+#include "flag_checks.hpp"
 #include "rflow/autograd.hpp"
 #include "rflow/data/csv.hpp"
 #include "rflow/data/idx.hpp"
@@ -56,22 +57,24 @@ struct EvalFlags {
     std::string data_dir = "/usr/share/datasets/fashion-mnist";
 };
 
-// "euler:4" -> euler with 4 steps; "dopri5:1e-4" -> dopri5 with rtol = atol = 1e-4.
+// "euler:4" -> euler with 4 steps; "dopri5:1e-4" -> dopri5 with rtol = atol = 1e-4. BadInput naming
+// --methods and the item for an unknown solver, a missing or out-of-range number, or extra parts.
 SamplingFlags parse_method(const std::string& spec) {
     SamplingFlags f;
     const size_t colon = spec.find(':');
     f.method = spec.substr(0, colon);
-    const bool adaptive = f.method == "dopri5";
+    const std::vector<std::string> names = samplers::sampler_names();
+    if (std::find(names.begin(), names.end(), f.method) == names.end()) {
+        std::string known;
+        for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+        throw BadInput("--methods: unknown sampler '" + f.method + "' in '" + spec + "' (known: " + known + ")");
+    }
     if (colon != std::string::npos) {
         const std::string arg = spec.substr(colon + 1);
-        try {
-            if (adaptive) f.rtol = f.atol = std::stod(arg);
-            else f.steps = std::stoi(arg);
-        } catch (const std::exception&) {
-            throw BadInput("--methods: cannot read '" + arg + "' in '" + spec + "'");
-        }
+        const std::string what = "--methods '" + spec + "'";
+        if (f.method == "dopri5") f.rtol = f.atol = parse_number(arg, 0, 1, true, what);
+        else f.steps = static_cast<int>(parse_count(arg, 1, kMaxSolverSteps, what));
     }
-    as_input([&] { return samplers::make_sampler(f.method); });
     return f;
 }
 
@@ -214,11 +217,7 @@ int run_eval_images(const EvalFlags& f, std::vector<LoadedModel>& models, const 
              }
              return out;
          }()) {
-        try {
-            scales.push_back(std::stod(s));
-        } catch (const std::exception&) {
-            throw BadInput("--cfg-scales: cannot read '" + s + "'");
-        }
+        scales.push_back(parse_number(s, -1000, 1000, false, "--cfg-scales"));
     }
     fs::create_directories(f.output);
     const std::string jsonl = (fs::path(f.output) / "eval.jsonl").string();
@@ -363,14 +362,15 @@ std::function<int()> add_sample_commands(CLI::App& app) {
     sample->add_option("--model", sf->model, "Checkpoint written by train, reflow or distill")->required();
     sample->add_option("--lora", sf->loras, "LoRA adapter PATH[:WEIGHT] (PEFT directory or kohya file); repeat to add several");
     sample->add_option("-o,--output", sf->output, "Output file: .png (picture) or .csv (points)")->capture_default_str();
-    sample->add_option("-n,--num-samples", sf->num_samples, "Number of samples")->capture_default_str()->check(positive());
-    sample->add_option("--seed", sf->seed, "Seed of the starting noise")->capture_default_str();
+    sample->add_option("-n,--num-samples", sf->num_samples, "Number of samples")->capture_default_str()->transform(count_in(1, kMaxSamples));
+    add_seed_option(sample, sf->seed, "Seed of the starting noise");
     sample->add_option("--trajectories", sf->trajectories, "Also draw the sampling paths into this PNG");
     sample->add_option("--dataset", sf->dataset, "Reference data for the picture (default: the training data)");
     sample->add_flag("--no-ema", sf->no_ema, "Use the raw weights even if the checkpoint has an EMA");
     add_sampling_flags(sample, sf->sampling, "ODE solver (a distilled model defaults to Euler with its k steps)", true);
-    sample->add_option("--class", sf->image_class, "Images: the class to sample (-1 = every class in turn)")->capture_default_str();
-    sample->add_option("--cfg-scale", sf->cfg_scale, "Images: guidance w in v_u + w (v_c - v_u)")->capture_default_str();
+    sample->add_option("--class", sf->image_class, "Images: the class to sample (-1 = every class in turn)")
+        ->capture_default_str()->transform(count_in(-1, kMaxClasses));
+    sample->add_option("--cfg-scale", sf->cfg_scale, "Images: guidance w in v_u + w (v_c - v_u)")->capture_default_str()->check(guidance_scale());
     sample->add_option("--save-each", sf->save_each, "Images: also write each image into this folder");
     sample->add_option("--prompt", sf->prompt, "Images: a text prompt, e.g. \"a pair of sneakers\" (text-conditioned models)");
     sample->add_option("--classifier", sf->classifier,
@@ -381,9 +381,10 @@ std::function<int()> add_sample_commands(CLI::App& app) {
     eval->add_option("--model", ef->models, "Checkpoints to evaluate (repeat the flag)")->required();
     eval->add_option("--methods", ef->methods, "Comma-separated sampler[:steps] or dopri5[:tol]")->capture_default_str();
     eval->add_option("-o,--output", ef->output, "Directory for eval.jsonl, eval.png, compare.png")->capture_default_str();
-    eval->add_option("--num-samples", ef->num_samples, "Samples per evaluation")->capture_default_str()->check(positive());
-    eval->add_option("--w2-points", ef->w2_points, "Points for the exact W2 (assignment, O(n^3))")->capture_default_str();
-    eval->add_option("--seed", ef->seed, "Seed of noise, reference data and projections")->capture_default_str();
+    eval->add_option("--num-samples", ef->num_samples, "Samples per evaluation")->capture_default_str()->transform(count_in(1, kMaxSamples));
+    eval->add_option("--w2-points", ef->w2_points, "Points for the exact W2 (assignment, O(n^3))")
+        ->capture_default_str()->transform(count_in(1, kMaxW2Points));
+    add_seed_option(eval, ef->seed, "Seed of noise, reference data and projections");
     eval->add_option("--dataset", ef->dataset, "Reference data (default: the first model's training data)");
     eval->add_option("--classifier", ef->classifier, "Images: classifier from `rflow train-classifier`");
     eval->add_option("--cfg-scales", ef->cfg_scales, "Images: guidance scales to evaluate")->capture_default_str();

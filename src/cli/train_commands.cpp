@@ -4,13 +4,17 @@
 // (data beside samples), loss.png, and for reflow/distill the pairs.safetensors it trained on.
 #include "train_commands.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <chrono>
 #include <memory>
 
 #include "cli_common.hpp"
+#include "flag_checks.hpp"
 #include "flow_training.hpp"
 #include "lora_flags.hpp"
 #include "progress.hpp"
@@ -62,6 +66,7 @@ struct PairFlags {
     SamplingFlags sampling;  // how pairs are generated
     bool from_scratch = false;
     int64_t k = 1;           // distill: steps of the student
+    int64_t chunk = 5000;    // pairs per batch of generation (progress is saved after each)
 };
 
 void add_common_flags(CLI::App* c, TrainFlags& f, const std::string& default_out, bool with_model_shape) {
@@ -70,67 +75,157 @@ void add_common_flags(CLI::App* c, TrainFlags& f, const std::string& default_out
     f.output = default_out;
     c->add_option("--dataset", f.data.dataset, "Toy distribution: " + datasets)->capture_default_str();
     c->add_option("--data-csv", f.data.csv, "Train on the points of a CSV file (x,y per row) instead");
-    c->add_option("--steps", f.train.steps, "Optimisation steps")->capture_default_str()->check(positive());
-    c->add_option("--batch-size", f.train.batch, "Batch size")->capture_default_str()->check(positive());
-    c->add_option("--lr", f.lr, "Adam learning rate")->capture_default_str()->check(positive());
-    c->add_option("--seed", f.train.seed, "Seed of initialisation, pairs, times and samples")->capture_default_str();
+    c->add_option("--steps", f.train.steps, "Optimisation steps")->capture_default_str()->transform(count_in(1, kMaxSteps));
+    c->add_option("--batch-size", f.train.batch, "Batch size")->capture_default_str()->transform(count_in(1, kMaxBatch));
+    c->add_option("--lr", f.lr, "Adam learning rate")->capture_default_str()->check(finite_positive());
+    add_seed_option(c, f.train.seed, "Seed of initialisation, pairs, times and samples");
     if (with_model_shape) {
-        c->add_option("--hidden", f.model.hidden, "Hidden width")->capture_default_str()->check(positive());
-        c->add_option("--depth", f.model.depth, "Hidden layers")->capture_default_str()->check(positive());
+        c->add_option("--hidden", f.model.hidden, "Hidden width")->capture_default_str()->transform(count_in(1, kMaxWidth));
+        c->add_option("--depth", f.model.depth, "Hidden layers")->capture_default_str()->transform(count_in(1, kMaxDepth));
         c->add_option("--activation", f.model.activation, "relu, silu, gelu, tanh, sigmoid, softplus")->capture_default_str();
         c->add_option("--time-embedding", f.model.time_embedding, "none, sinusoidal or fourier")->capture_default_str();
     }
-    c->add_option("--time-sampling", f.train.time_sampler, "uniform or logit-normal")->capture_default_str();
-    c->add_option("--ema", f.train.ema_decay, "EMA decay of the weights (0 = off); samples use the EMA")->capture_default_str();
-    c->add_option("--grad-clip", f.train.grad_clip, "Clip the global gradient norm (0 = off)")->capture_default_str();
+    c->add_option("--time-sampling", f.train.time_sampler, "uniform or logit-normal")
+        ->capture_default_str()->check(CLI::IsMember(trainers::time_sampler_names()));
+    c->add_option("--ema", f.train.ema_decay, "EMA decay of the weights in [0, 1) (0 = off); samples use the EMA")
+        ->capture_default_str()->check(number_in(0, 1, false, true));
+    c->add_option("--grad-clip", f.train.grad_clip, "Clip the global gradient norm (0 = off)")->capture_default_str()->check(non_negative());
     c->add_option("-o,--output", f.output, "Directory for checkpoint, metrics and pictures")->capture_default_str();
-    c->add_option("--checkpoint-every", f.checkpoint_every, "Steps between checkpoints (0 = only at the end)")->capture_default_str();
-    c->add_option("--log-every", f.log_every, "Steps between metrics lines")->capture_default_str()->check(positive());
-    c->add_option("--num-samples", f.num_samples, "Points in the sample picture and metric")->capture_default_str();
-    c->add_option("--threads", f.threads, "CPU threads (0 = all cores)")->capture_default_str();
+    c->add_option("--checkpoint-every", f.checkpoint_every, "Steps between checkpoints (0 = only at the end)")
+        ->capture_default_str()->transform(count_in(0, kMaxSteps));
+    c->add_option("--log-every", f.log_every, "Steps between metrics lines")->capture_default_str()->transform(count_in(1, kMaxSteps));
+    c->add_option("--num-samples", f.num_samples, "Points in the sample picture and metric")
+        ->capture_default_str()->transform(count_in(1, kMaxSamples));
+    c->add_option("--threads", f.threads, "CPU threads (0 = all cores)")->capture_default_str()->transform(count_in(0, kMaxThreads));
     c->add_flag("--resume", f.resume, "Continue from <output>/checkpoint.safetensors");
 }
 
 void add_pair_flags(CLI::App* c, PairFlags& p) {
     c->add_option("--model", p.model, "Checkpoint of the trained flow that makes the pairs")->required();
-    c->add_option("--pairs", p.count, "Pairs (z0, z1 = ODE(z0)) to generate")->capture_default_str()->check(positive());
+    c->add_option("--pairs", p.count, "Pairs (z0, z1 = ODE(z0)) to generate")->capture_default_str()->transform(count_in(1, kMaxPairs));
     c->add_option("--pairs-file", p.file, "Use pairs from this file (written by an earlier run) instead");
-    c->add_option("--pair-method", p.sampling.method, "ODE solver generating the pairs")->capture_default_str();
-    c->add_option("--pair-steps", p.sampling.steps, "Steps of that solver")->capture_default_str();
-    c->add_option("--pair-rtol", p.sampling.rtol, "Its relative tolerance (adaptive)")->capture_default_str();
-    c->add_option("--pair-atol", p.sampling.atol, "Its absolute tolerance (adaptive)")->capture_default_str();
+    c->add_option("--pair-method", p.sampling.method, "ODE solver generating the pairs")
+        ->capture_default_str()->check(CLI::IsMember(samplers::sampler_names()));
+    c->add_option("--pair-steps", p.sampling.steps, "Steps of that solver")->capture_default_str()->transform(count_in(1, kMaxSolverSteps));
+    c->add_option("--pair-rtol", p.sampling.rtol, "Its relative tolerance (adaptive)")->capture_default_str()->check(tolerance());
+    c->add_option("--pair-atol", p.sampling.atol, "Its absolute tolerance (adaptive)")->capture_default_str()->check(tolerance());
+    c->add_option("--pair-chunk", p.chunk, "Pairs integrated per batch; progress is saved after each, and a rerun resumes")
+        ->capture_default_str()->transform(count_in(1, kMaxPairs));
 }
 
-// Loads or generates the pairs for reflow/distill, keeping a copy in the output directory.
+using Metadata = std::vector<std::pair<std::string, std::string>>;
+
+// What the pairs of this run are made from: the teacher (path and a fingerprint of its weights) and
+// the generation settings. A pairs file recording anything else belongs to another run.
+Metadata pair_provenance(const PairFlags& p, const LoadedModel& teacher, uint64_t seed) {
+    return {{"teacher", teacher.path},
+            {"teacher_fingerprint", trainers::weights_fingerprint(teacher.model->state_dict())},
+            {"sampler", p.sampling.method},
+            {"sample_steps", std::to_string(p.sampling.steps)},
+            {"rtol", fmt("%.17g", p.sampling.rtol)},
+            {"atol", fmt("%.17g", p.sampling.atol)},
+            {"count", std::to_string(p.count)},
+            {"seed", std::to_string(seed)},
+            {"chunk", std::to_string(p.chunk)}};
+}
+
+// The first setting `recorded` lacks or has otherwise than `wanted`, as a phrase; "" when all match.
+std::string provenance_mismatch(const Metadata& recorded, const Metadata& wanted) {
+    for (const auto& [key, value] : wanted) {
+        auto it = std::find_if(recorded.begin(), recorded.end(), [&](const auto& kv) { return kv.first == key; });
+        if (it == recorded.end()) return "it records no " + key;
+        if (it->second != value)
+            return "its " + key + " is " + shown_value(it->second, 80) + ", this run's " + shown_value(value, 80);
+    }
+    return "";
+}
+
+std::string metadata_value(const Metadata& m, const std::string& key) {
+    for (const auto& [k, v] : m)
+        if (k == key) return v;
+    return "";
+}
+
+// Test hook: RFLOW_TEST_STOP_PAIRS_AFTER=N cancels pair generation once N pairs are done, as a
+// kill would (the progress saved so far stays), so that the test can check the resume.
+int64_t test_stop_pairs_after() {
+    const char* env = std::getenv("RFLOW_TEST_STOP_PAIRS_AFTER");
+    return env ? std::atoll(env) : 0;
+}
+
+// Loads or generates the pairs for reflow/distill, keeping a copy in the output directory. Kept
+// pairs are reused only when they record this run's teacher and settings. Generation saves its
+// progress after every chunk (pairs.partial.safetensors, atomic), and a run with the same
+// settings carries on from there.
 trainers::Pairs obtain_pairs(const PairFlags& p, LoadedModel& teacher, const std::string& out_dir, uint64_t seed) {
     fs::create_directories(out_dir);
     const std::string kept = (fs::path(out_dir) / "pairs.safetensors").string();
-    std::string source = p.file;
-    if (source.empty() && fs::exists(kept)) source = kept;  // resuming: reuse what was generated
-    if (!source.empty()) {
-        trainers::Pairs pairs = as_input([&] { return trainers::load_pairs(source); });
-        std::fprintf(stderr, "using %lld pairs from %s\n", static_cast<long long>(pairs.z0.size(0)), source.c_str());
-        if (source != kept) trainers::save_pairs(kept, pairs);
+    const std::string partial = (fs::path(out_dir) / "pairs.partial.safetensors").string();
+    if (!p.file.empty()) {
+        trainers::Pairs pairs = as_input([&] { return trainers::load_pairs(p.file, teacher.sample_shape); });
+        std::fprintf(stderr, "using %lld pairs from %s\n", static_cast<long long>(pairs.z0.size(0)), p.file.c_str());
+        if (fs::path(p.file) != fs::path(kept)) trainers::save_pairs(kept, pairs);
         return pairs;
+    }
+    const Metadata wanted = pair_provenance(p, teacher, seed);
+    if (fs::exists(kept)) {  // an earlier run's pairs: reuse them only if they are this run's
+        trainers::Pairs pairs = as_input([&] { return trainers::load_pairs(kept, teacher.sample_shape); });
+        const std::string why = provenance_mismatch(pairs.metadata, wanted);
+        if (why.empty()) {
+            std::fprintf(stderr, "using %lld pairs from %s\n", static_cast<long long>(pairs.z0.size(0)), kept.c_str());
+            return pairs;
+        }
+        std::fprintf(stderr, "%s was made by another teacher or with other settings (%s): generating new pairs\n",
+                     kept.c_str(), why.c_str());
     }
     trainers::PairGenerationOptions o;
     o.device = teacher.model->device();
     o.sampler = p.sampling.method;
     o.sampler_options = sampler_options(p.sampling);
-    o.chunk = 5000;
+    o.chunk = p.chunk;
+    Generator g(seed, 5);
+    trainers::Pairs start;
+    if (fs::exists(partial)) {
+        try {
+            trainers::Pairs saved = trainers::load_pairs(partial, teacher.sample_shape);
+            std::array<uint64_t, 3> state{};
+            const std::string why = provenance_mismatch(saved.metadata, wanted);
+            if (!why.empty())
+                std::fprintf(stderr, "%s belongs to other settings (%s): starting over\n", partial.c_str(), why.c_str());
+            else if (std::sscanf(metadata_value(saved.metadata, "rng").c_str(), "%lu %lu %lu", &state[0], &state[1],
+                                 &state[2]) != 3)
+                std::fprintf(stderr, "%s lacks its generator state: starting over\n", partial.c_str());
+            else {
+                g.set_state(state);
+                start = saved;
+                std::fprintf(stderr, "resuming pair generation at %lld of %lld from %s\n",
+                             static_cast<long long>(saved.z0.size(0)), static_cast<long long>(p.count), partial.c_str());
+            }
+        } catch (const Error& e) {
+            std::fprintf(stderr, "%s is unreadable (%s): starting over\n", partial.c_str(), e.what());
+        }
+    }
+    o.on_chunk = [&](const trainers::Pairs& so_far, const std::array<uint64_t, 3>& state) {
+        trainers::Pairs progress = so_far;
+        progress.metadata = wanted;
+        progress.metadata.emplace_back("rng", std::to_string(state[0]) + " " + std::to_string(state[1]) + " " +
+                                                  std::to_string(state[2]));
+        trainers::save_pairs(partial, progress);
+    };
     Progress bar("pairs", p.count, o.chunk);
     const auto t0 = std::chrono::steady_clock::now();
-    o.progress = [&](int64_t done, int64_t) {
+    const int64_t stop_after = test_stop_pairs_after();
+    o.progress = [&](int64_t done, int64_t total) {
         bar.update(done, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), "");
-        return true;
+        return !(stop_after > 0 && done >= stop_after && done < total);
     };
-    Generator g(seed, 5);
-    as_input([&] { return samplers::make_sampler(p.sampling.method); });
-    trainers::Pairs pairs = trainers::generate_pairs(velocity_of(*teacher.model), teacher.sample_shape,
-                                                     p.count, g, o);
+    trainers::Pairs pairs = trainers::generate_pairs(velocity_of(*teacher.model), teacher.sample_shape, p.count, g, o,
+                                                     start);
     bar.finish();
-    pairs.metadata.emplace_back("teacher", teacher.path);
+    for (const auto& [key, value] : wanted)
+        if (metadata_value(pairs.metadata, key).empty()) pairs.metadata.emplace_back(key, value);
     trainers::save_pairs(kept, pairs);
+    fs::remove(partial);
     return pairs;
 }
 
@@ -187,8 +282,8 @@ int run_training(const TrainFlags& f, trainers::PairSource pairs, nn::VelocityML
                 if (saved.is_object() && saved.contains(key) != config.contains(key))
                     throw BadInput(ckpt_path + ": cannot resume: the checkpoint's '" + key + "' differs from this run's");
                 else if (saved.is_object() && saved.contains(key) && saved[key] != config[key])
-                    throw BadInput(ckpt_path + ": cannot resume: the checkpoint has " + key + " = " + saved[key].dump() +
-                                   ", this run " + config[key].dump());
+                    throw BadInput(ckpt_path + ": cannot resume: the checkpoint has " + key + " = " + shown_value(saved[key]) +
+                                   ", this run " + shown_value(config[key]));
         });
     std::ofstream metrics(metrics_path, f.resume ? std::ios::app : std::ios::trunc);
     if (!metrics) throw Error("cannot write " + metrics_path);
@@ -257,6 +352,7 @@ void inherit_from_teacher(TrainFlags& f, const LoadedModel& teacher, const CLI::
 // directory <output>/adapter beside the usual checkpoint and pictures.
 int run_lora_finetune(TrainFlags& f, const CLI::App* cmd) {
     if (f.threads > 0) set_num_threads(f.threads);
+    check_lora_flags(f.lora);
     LoadedModel base = load_model(f.lora.base);
     if (cmd->count("--dataset") == 0 && cmd->count("--data-csv") == 0) {
         f.data.dataset = base.dataset();
@@ -266,7 +362,7 @@ int run_lora_finetune(TrainFlags& f, const CLI::App* cmd) {
     Generator init(f.train.seed, 0);
     nn::VelocityMLP model(f.model, init);
     model.load_state_dict(base.model->state_dict());
-    const nn::LoRATargets targets = parse_lora_targets(f.lora.targets);
+    const nn::LoRATargets targets = lora_targets_for(model, f.lora);
     trainers::DataSource data = as_input([&] { return make_data_source(f.data); });
     auto lora = setup_lora(model, f.lora, targets, init, [&](int64_t n, Generator& g) {
         const Tensor x1 = data(n, g);
@@ -325,13 +421,14 @@ std::function<int()> add_train_commands(CLI::App& app) {
     add_device_flag(distill);
     add_common_flags(distill, *df, "out/distilled", false);
     add_pair_flags(distill, *dp);
-    distill->add_option("--k", dp->k, "Euler steps of the distilled model")->capture_default_str()->check(positive());
+    distill->add_option("--k", dp->k, "Euler steps of the distilled model")->capture_default_str()->transform(count_in(1, kMaxSolverSteps));
     distill->add_flag("--from-scratch", dp->from_scratch, "Start from new weights instead of the teacher's");
     distill->add_option("--adversarial-weight", df->adversarial_weight,
                         "Add w * -E[D(G(z))] from a critic trained alongside on (k-step samples, data) (0 = off)")
-        ->capture_default_str();
-    distill->add_option("--adversarial-loss", df->adversarial_loss, "Critic loss: zero-centered or wgan-gp")->capture_default_str();
-    distill->add_option("--critic-lr", df->critic_lr, "Adam learning rate of that critic")->capture_default_str()->check(positive());
+        ->capture_default_str()->check(non_negative());
+    distill->add_option("--adversarial-loss", df->adversarial_loss, "Critic loss: zero-centered or wgan-gp")
+        ->capture_default_str()->check(CLI::IsMember({"zero-centered", "wgan-gp"}));
+    distill->add_option("--critic-lr", df->critic_lr, "Adam learning rate of that critic")->capture_default_str()->check(finite_positive());
 
     return [=]() -> int {
         if (merge->parsed()) {
@@ -350,6 +447,10 @@ std::function<int()> add_train_commands(CLI::App& app) {
         if (train->parsed() && !tf->lora.base.empty()) return run_lora_finetune(*tf, train);
         if (train->parsed()) {
             TrainFlags& f = *tf;
+            const double hidden = static_cast<double>(f.model.hidden), depth = static_cast<double>(f.model.depth);
+            check_network_size("--hidden " + std::to_string(f.model.hidden) + " --depth " + std::to_string(f.model.depth) +
+                                   " --batch-size " + std::to_string(f.train.batch),
+                               hidden * hidden * depth, static_cast<double>(f.train.batch) * hidden * (depth + 2));
             if (f.threads > 0) set_num_threads(f.threads);
             Generator init(f.train.seed, 0);
             nn::VelocityMLP model = as_input([&] { return nn::VelocityMLP(f.model, init); });

@@ -193,30 +193,56 @@ bool lora_target_matches(const std::string& target, const std::string& name) {
            name[name.size() - target.size() - 1] == '.';
 }
 
-LoRAModel::LoRAModel(nn::Module& model, const LoRATargets& targets, const LoRAConfig& cfg, Generator& gen) {
-    RFLOW_CHECK(!targets.targets.empty(), "LoRA: no target modules given");
-    for (Tensor& p : model.parameters()) p.requires_grad_(false);  // only adapters train
+namespace {
+
+// The Linear and Conv2d layers the targets select, in module order (adapters' own factors excluded).
+std::vector<std::pair<std::string, nn::Module*>> target_layers(nn::Module& model, const LoRATargets& targets) {
+    std::vector<std::pair<std::string, nn::Module*>> layers;
     for (auto& [name, module] : model.named_modules()) {
-        auto* linear = dynamic_cast<nn::Linear*>(module);
-        auto* conv = dynamic_cast<nn::Conv2d*>(module);
-        if ((!linear && !conv) || name.empty()) continue;
+        if ((!dynamic_cast<nn::Linear*>(module) && !dynamic_cast<nn::Conv2d*>(module)) || name.empty()) continue;
         if (name.size() >= 7 && (name.compare(name.size() - 6, 6, "lora_A") == 0 || name.compare(name.size() - 6, 6, "lora_B") == 0))
             continue;
         bool hit = false;
         for (const std::string& t : targets.targets) hit = hit || lora_target_matches(t, name);
-        if (!hit) continue;
+        if (hit) layers.emplace_back(name, module);
+    }
+    return layers;
+}
+
+// min(in, out) of a layer (a convolution's input counted as in kh kw), the largest rank it takes.
+int64_t layer_width(nn::Module& layer) {
+    if (auto* linear = dynamic_cast<nn::Linear*>(&layer)) return std::min(linear->in_features(), linear->out_features());
+    auto& conv = dynamic_cast<nn::Conv2d&>(layer);
+    return std::min(conv.weight().numel() / conv.out_channels(), conv.out_channels());
+}
+
+}  // namespace
+
+LoRAModel::LoRAModel(nn::Module& model, const LoRATargets& targets, const LoRAConfig& cfg, Generator& gen) {
+    RFLOW_CHECK(!targets.targets.empty(), "LoRA: no target modules given");
+    for (Tensor& p : model.parameters()) p.requires_grad_(false);  // only adapters train
+    for (auto& [name, module] : target_layers(model, targets)) {
         LoRAConfig c = cfg;
         for (const auto& [pattern, rank] : targets.rank_pattern)
             if (lora_target_matches(pattern, name)) c.rank = rank;
         for (const auto& [pattern, alpha] : targets.alpha_pattern)
             if (lora_target_matches(pattern, name)) c.alpha = alpha;
-        adapters_.emplace_back(name, linear ? std::make_shared<LoRA>(*linear, c, gen) : std::make_shared<LoRA>(*conv, c, gen));
+        auto* linear = dynamic_cast<nn::Linear*>(module);
+        adapters_.emplace_back(name, linear ? std::make_shared<LoRA>(*linear, c, gen)
+                                            : std::make_shared<LoRA>(dynamic_cast<nn::Conv2d&>(*module), c, gen));
     }
     if (adapters_.empty()) {
         std::string list;
         for (const std::string& t : targets.targets) list += (list.empty() ? "" : ", ") + t;
         RFLOW_FAIL("LoRA: no Linear or Conv2d layer matches the targets " << list);
     }
+}
+
+LoRAWidthSplit split_lora_targets_by_width(nn::Module& model, const LoRATargets& targets, int64_t min_width) {
+    LoRAWidthSplit split;
+    for (auto& [name, module] : target_layers(model, targets))
+        (layer_width(*module) >= min_width ? split.fit : split.narrow).push_back(name);
+    return split;
 }
 
 std::vector<Tensor> LoRAModel::parameters() const {

@@ -145,6 +145,15 @@ private:
     std::vector<std::pair<std::string, std::shared_ptr<LoRA>>> adapters_;
 };
 
+/// The layers `targets` selects, by full dotted name, split by width: `fit` holds those whose
+/// min(in, out) (a convolution's in counted as in kh kw) is at least `min_width` (the rank, or
+/// 2 rank for LoRA-GA), `narrow` the others. Default target lists use it to skip layers too
+/// narrow for the rank; the fitting names, as plain targets, select exactly those layers.
+struct LoRAWidthSplit {
+    std::vector<std::string> fit, narrow;
+};
+RFLOW_API LoRAWidthSplit split_lora_targets_by_width(nn::Module& model, const LoRATargets& targets, int64_t min_width);
+
 /// Does `target` select the module named `name` (rules above)?
 RFLOW_API bool lora_target_matches(const std::string& target, const std::string& name);
 
