@@ -115,6 +115,11 @@ TEST_CASE("malformed IDX files give errors naming the file") {
         e = error_of([&] { data::read_idx_images(huge.string()); });
         CHECK(contains(e, huge.string()));
         CHECK(contains(e, "truncated"));
+        // Zero images of enormous sides (fuzz finding): the zero count must not hide the sides.
+        write(huge, idx_bytes(0x803, {0u, 0xc70000ffu, 0xffffff1cu}, {}));
+        e = error_of([&] { data::read_idx_images(huge.string()); });
+        CHECK(contains(e, huge.string()));
+        CHECK(contains(e, "overflow"));
     }
     // A gzip stream cut short.
     const fs::path cut = dir / "cut.gz";

@@ -582,6 +582,15 @@ TEST_CASE("PEFT configs: a target_modules regex that does not compile names the 
     CHECK_THROWS_WITH_AS(nn::load_lora_adapter(dir, net), doctest::Contains("adapter_config.json"), Error);
     std::ofstream(dir + "/adapter_config.json") << "{\"r\": 1, \"x\": " << std::string(100, '[') << std::string(100, ']') << "}";
     CHECK_THROWS_WITH_AS(nn::load_lora_adapter(dir, net), doctest::Contains("nested deeper than 64"), Error);
+    // fuzz findings: a rank that is a huge float (UB when cast), a regex nested deep enough to
+    // overflow std::regex's recursive compiler
+    std::ofstream(dir + "/adapter_config.json") << R"({"r": 1e100, "target_modules": ["net.0"]})";
+    CHECK_THROWS_WITH_AS(nn::load_lora_adapter(dir, net), doctest::Contains("adapter_config.json: r is"), Error);
+    std::ofstream(dir + "/adapter_config.json") << R"({"r": 2, "rank_pattern": {"net.0": -3}, "target_modules": ["net.0"]})";
+    CHECK_THROWS_WITH_AS(nn::load_lora_adapter(dir, net), doctest::Contains("rank_pattern.net.0"), Error);
+    std::ofstream(dir + "/adapter_config.json")
+        << "{\"r\": 1, \"target_modules\": \"" << std::string(20000, '(') << std::string(20000, ')') << "\"}";
+    CHECK_THROWS_WITH_AS(nn::load_lora_adapter(dir, net), doctest::Contains("at most 1024"), Error);
 }
 
 TEST_CASE("split_lora_targets_by_width: layers narrower than the rank are set apart by full name") {

@@ -237,3 +237,11 @@ TEST_CASE("empty tensors copy to and from the host without touching a null point
     CHECK(e.to(Device::cpu).shape() == Shape{0, 3});
     CHECK(Tensor::from_vector({}, {0}).contiguous().to_vector().empty());
 }
+
+TEST_CASE("shapes whose strides or element count overflow int64 are an error, not undefined behaviour") {
+    // (fuzz finding: a zero-size side beside huge ones passed the element-count checks of files)
+    const int64_t huge = int64_t{1} << 32;
+    CHECK_THROWS_WITH_AS(Tensor::empty({0, huge, huge}), doctest::Contains("too large"), Error);
+    CHECK_THROWS_WITH_AS(Tensor::empty({huge, huge, huge}), doctest::Contains("more elements"), Error);
+    CHECK(Tensor::empty({0, 1 << 20, 1 << 20}).numel() == 0);  // large but representable: fine
+}

@@ -50,12 +50,8 @@ void read_size(const nlohmann::json& j, const char* key, int64_t& out, int64_t l
     check_size(out, lo, hi, source, key);
 }
 
-// Generous limits on what a model config may ask for (a model file is not trusted to be sane).
-constexpr int64_t kMaxWidth = 16384;        // hidden sizes, channels, token widths
-constexpr int64_t kMaxDepth = 256;          // layers, blocks
-constexpr int64_t kMaxImageSize = 2048;     // pixels per side
-constexpr int64_t kMaxClasses = 1'000'000;
-constexpr int64_t kMaxParameters = int64_t{1} << 28;  // 1 GiB of float32 weights
+// A model config is held to the same limits as the flags that make one (flag_checks.hpp): a
+// model file is not trusted to be sane.
 
 // Refuses a config whose parameter count (an upper estimate, in double to avoid overflow) is over
 // kMaxParameters, before any weight is allocated.

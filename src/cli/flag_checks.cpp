@@ -128,10 +128,10 @@ CLI::Option* add_seed_option(CLI::App* app, uint64_t& seed, const std::string& h
 }
 
 void check_network_size(const std::string& flags, double parameters, double activations) {
-    constexpr double kMaxParameters = 1e9, kMaxActivations = 4e9;
-    if (parameters > kMaxParameters)
+    constexpr double kMaxActivations = 4e9;
+    if (parameters > static_cast<double>(kMaxParameters))
         throw BadInput(flags + ": a network of about " + number_text(parameters) + " parameters (at most " +
-                       number_text(kMaxParameters) + "); use smaller sizes");
+                       number_text(static_cast<double>(kMaxParameters)) + "); use smaller sizes");
     if (activations > kMaxActivations)
         throw BadInput(flags + ": about " + number_text(activations) + " activations per batch (at most " +
                        number_text(kMaxActivations) + "); use a smaller batch or network");

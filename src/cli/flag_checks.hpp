@@ -11,14 +11,15 @@
 
 namespace rflow::cli {
 
-/// Upper bounds of the sizes a flag may ask for.
+/// Upper bounds of the sizes a flag, or the model config in a file, may ask for.
 constexpr int64_t kMaxSteps = 1'000'000'000;     ///< optimisation steps (and step intervals)
 constexpr int64_t kMaxSolverSteps = 1'000'000;   ///< steps of a fixed-step ODE solver
 constexpr int64_t kMaxBatch = 1 << 20;           ///< batch size
 constexpr int64_t kMaxWidth = 16384;             ///< hidden widths, channels, token widths, latents
 constexpr int64_t kMaxDepth = 256;               ///< layers, blocks
 constexpr int64_t kMaxHeads = 1024;              ///< attention heads
-constexpr int64_t kMaxImageSize = 1024;          ///< image side in pixels
+constexpr int64_t kMaxImageSize = 2048;          ///< image side in pixels
+constexpr int64_t kMaxParameters = int64_t{1} << 30;  ///< network parameters (4 GiB of float32 weights)
 constexpr int64_t kMaxSamples = 1'000'000;       ///< samples drawn for pictures and metrics
 constexpr int64_t kMaxPairs = 10'000'000;        ///< reflow/distill pairs
 constexpr int64_t kMaxThreads = 4096;

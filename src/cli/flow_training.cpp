@@ -34,21 +34,32 @@ std::vector<Tensor> tensors_of(const io::TensorList& list) {
 
 }  // namespace
 
+void save_finite_checkpoint(const std::string& path, const io::Checkpoint& c) {
+    if (!trainers::all_finite(tensors_of(c.model)) || !trainers::all_finite(tensors_of(c.optimizer)))
+        throw trainers::NonFiniteError("the weights or optimizer state at step " + std::to_string(c.step) +
+                                       " are not finite; not writing them to " + path);
+    io::save_checkpoint(path, c);
+}
+
+void remove_orphaned_temps_beside(const std::string& path) {
+    std::string folder = std::filesystem::path(path).parent_path().string();
+    if (folder.empty()) folder = ".";
+    if (const int n = io::remove_orphaned_temp_files(folder))
+        std::fprintf(stderr, "removed %d temporary file(s) left in %s by an interrupted run\n", n, folder.c_str());
+}
+
+namespace {
+
+}  // namespace
+
 void run_flow_loop(trainers::FlowMatchingTrainer& trainer, std::ostream& metrics, const FlowLoopOptions& o) {
-    const std::string folder = std::filesystem::path(o.checkpoint_path).parent_path().string();
-    if (const int n = io::remove_orphaned_temp_files(folder.empty() ? "." : folder))
-        std::fprintf(stderr, "removed %d temporary file(s) left in %s by an interrupted run\n", n,
-                     folder.empty() ? "." : folder.c_str());
+    remove_orphaned_temps_beside(o.checkpoint_path);
     Progress bar(o.label, trainer.config().steps, o.log_every);
     int64_t saved_step = -1;  // the step of the last checkpoint this run wrote
     const auto save = [&] {
         io::Checkpoint c = trainer.checkpoint(o.config_json);
-        // a checkpoint is kept as the last good one: never one holding a NaN or infinity
-        if (!trainers::all_finite(tensors_of(c.model)) || !trainers::all_finite(tensors_of(c.optimizer)))
-            throw trainers::NonFiniteError("the weights or optimizer state at step " + std::to_string(c.step) +
-                                           " are not finite; not writing them to " + o.checkpoint_path);
         if (o.on_save) o.on_save(c);
-        io::save_checkpoint(o.checkpoint_path, c);
+        save_finite_checkpoint(o.checkpoint_path, c);
         saved_step = c.step;
     };
     double window = 0;

@@ -29,6 +29,13 @@ struct FlowLoopOptions {
 void resume_training(trainers::FlowMatchingTrainer& trainer, const std::string& path,
                      const std::function<void(const io::Checkpoint&)>& check = nullptr);
 
+/// Writes c to path unless its weights or optimizer state hold a NaN or infinity (NonFiniteError
+/// then): a checkpoint is kept as the last good one, so it is never a diverged one.
+void save_finite_checkpoint(const std::string& path, const io::Checkpoint& c);
+
+/// Removes the write temporaries that killed runs left in the folder of `path`, saying so.
+void remove_orphaned_temps_beside(const std::string& path);
+
 /// Trains to the configured step count (or the time budget), then writes the final checkpoint.
 /// First removes temporary files that killed runs left in the checkpoint's folder. A checkpoint
 /// with non-finite weights is never written; divergence ends in an Error made by diverged_message.

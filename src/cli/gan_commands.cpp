@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_common.hpp"
+#include "flow_training.hpp"
 #include "progress.hpp"
 #include "rflow/autograd.hpp"
 #include "rflow/data/csv.hpp"
@@ -281,6 +282,7 @@ int run_gan_train(GanFlags& f) {
                  f.train.method.c_str(), f.data.name().c_str(), static_cast<long long>(m.generator->num_parameters()),
                  static_cast<long long>(m.critic->num_parameters()), static_cast<long long>(f.train.steps),
                  static_cast<long long>(f.train.batch));
+    remove_orphaned_temps_beside(ckpt_path);
     Progress bar("gan " + f.train.method, f.train.steps, f.log_every);
     std::vector<float> critic_losses;
     std::string last_eval;
@@ -295,7 +297,7 @@ int run_gan_train(GanFlags& f) {
                     << "\n" << std::flush;
         if (f.eval_every > 0 && s.step % f.eval_every == 0) last_eval = evaluate(s.step);
         if (f.checkpoint_every > 0 && s.step % f.checkpoint_every == 0)
-            io::save_checkpoint(ckpt_path, trainer->checkpoint(config.dump()));
+            save_finite_checkpoint(ckpt_path, trainer->checkpoint(config.dump()));
         if (f.time_budget_min > 0 && elapsed > 60 * f.time_budget_min) {
             std::fprintf(stderr, "\ntime budget of %.1f min reached at step %lld\n", f.time_budget_min,
                          static_cast<long long>(s.step));
@@ -304,7 +306,7 @@ int run_gan_train(GanFlags& f) {
         return true;
     });
     bar.finish();
-    io::save_checkpoint(ckpt_path, trainer->checkpoint(config.dump()));
+    save_finite_checkpoint(ckpt_path, trainer->checkpoint(config.dump()));
     last_eval = evaluate(trainer->steps_done());
     if (!critic_losses.empty())
         io::write_curve_png((fs::path(f.output) / "loss.png").string(), f.train.method + " critic loss", critic_losses,

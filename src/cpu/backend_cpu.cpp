@@ -68,7 +68,9 @@ void release(float* ptr) {
     }
 }
 
-void host_copy(const float* src, float* dst, int64_t n) { std::memcpy(dst, src, n * sizeof(float)); }
+void host_copy(const float* src, float* dst, int64_t n) {
+    if (n > 0) std::memcpy(dst, src, n * sizeof(float));  // an empty tensor may have no storage (null)
+}
 
 }  // namespace
 

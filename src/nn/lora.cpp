@@ -187,7 +187,15 @@ void LoRA::init_lora_ga(const Tensor& grad) {
 }
 
 bool lora_target_matches(const std::string& target, const std::string& name) {
-    if (target.rfind("re:", 0) == 0) return std::regex_match(name, std::regex(target.substr(3)));
+    if (target.rfind("re:", 0) == 0) {
+        // std::regex compiles by recursion on nesting: an unbounded pattern (e.g. from an adapter
+        // file) can overflow the stack, so patterns are kept to a length no real target needs.
+        constexpr size_t kMaxPattern = 1024;
+        RFLOW_CHECK(target.size() - 3 <= kMaxPattern, "LoRA target regex of " << target.size() - 3
+                                                                              << " characters (at most " << kMaxPattern
+                                                                              << " accepted)");
+        return std::regex_match(name, std::regex(target.substr(3)));
+    }
     if (name == target) return true;
     return name.size() > target.size() && name.compare(name.size() - target.size(), target.size(), target) == 0 &&
            name[name.size() - target.size() - 1] == '.';

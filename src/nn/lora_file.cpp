@@ -99,6 +99,8 @@ std::unique_ptr<LoRAModel> load_peft(const fs::path& dir, Module& model, float w
         lora = std::make_unique<LoRAModel>(model, targets, cfg, gen);
     } catch (const std::regex_error& e) {
         RFLOW_FAIL(cfg_path.string() << ": target_modules: not a valid regular expression (" << e.what() << ")");
+    } catch (const Error& e) {
+        RFLOW_FAIL(cfg_path.string() << ": " << e.what());
     }
     std::map<std::string, LoRA*> by_name;
     for (const auto& [name, a] : lora->adapters()) by_name[name] = a.get();
@@ -224,7 +226,6 @@ std::unique_ptr<LoRAModel> load_kohya(const std::string& path, Module& model, fl
 
 void save_lora_adapter(const std::string& dir, const LoRAModel& lora, const LoRATargets& targets, const LoRAConfig& cfg,
                        const std::string& base_model) {
-    fs::create_directories(dir);
     io::SafetensorsFile f;
     f.metadata = {{"format", "pt"}};
     LoRATargets written = targets;
@@ -272,6 +273,7 @@ void save_lora_adapter(const std::string& dir, const LoRAModel& lora, const LoRA
                         {"task_type", nullptr}};
     j["target_modules"] = regex.empty() ? nlohmann::json(plain) : nlohmann::json(regex);
     const std::vector<uint8_t> bytes = io::serialize_safetensors(f);
+    fs::create_directories(dir);  // only now: a refused adapter leaves no empty folder behind
     io::write_file_atomic((fs::path(dir) / "adapter_model.safetensors").string(), bytes.data(), bytes.size());
     const std::string text = j.dump(2) + "\n";
     io::write_file_atomic((fs::path(dir) / "adapter_config.json").string(), text.data(), text.size());
