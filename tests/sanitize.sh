@@ -20,7 +20,7 @@ jobs=${SANITIZE_JOBS:-2}
 cd "$root"
 if [ ! -f "$bd/build.ninja" ]; then
   meson setup "$bd" -Db_sanitize=address,undefined -Db_lundef=false -Dcuda=disabled -Dnative=false \
-    -Dbuildtype=custom -Doptimization=1 -Ddebug=true || exit 1
+    -Dbuildtype=custom -Doptimization=1 -Ddebug=true -Dfuzz=disabled || exit 1
 fi
 # build what the tests run (the library, the CLI, the test programs), not examples/ and bench/
 tests=$(ninja -C "$bd" -t targets all | grep -oE '^tests/test_[a-z0-9_]+:' | tr -d ':' | sort -u)

@@ -4,8 +4,9 @@
 #   tests/fuzz/run.sh                    every target, 15 s each
 #   tests/fuzz/run.sh -t 600 lora csv    chosen targets, 600 s each
 #   tests/fuzz/run.sh -r 10000000 -t 3600 safetensors   up to 10 M executions, capped at an hour
-#   tests/fuzz/run.sh --short            the test-suite mode: 8 s each, and exit 0 with a "skipped"
-#                                        line when clang/libFuzzer is not installed
+#   tests/fuzz/run.sh --short            the test-suite mode: 8 s each (FUZZ_SECONDS), fixed seed
+#                                        (FUZZ_SEED, default 1), and exit 0 with a "skipped" line
+#                                        when clang/libFuzzer is not installed
 #   tests/fuzz/run.sh --short --strict   the same, but a missing clang/libFuzzer is a failure
 #   tests/fuzz/run.sh --replay           only re-run the saved findings (tests/fuzz/findings/*/)
 #
@@ -25,15 +26,16 @@ runs=-1
 short=0
 strict=0
 replay_only=0
+seed=()
 targets=()
 while (($#)); do
   case "$1" in
     -t) seconds=$2; shift 2 ;;
     -r) runs=$2; shift 2 ;;
-    --short) short=1; seconds=${FUZZ_SECONDS:-8}; shift ;;
+    --short) short=1; seconds=${FUZZ_SECONDS:-8}; seed=(-seed="${FUZZ_SEED:-1}"); shift ;;
     --replay) replay_only=1; shift ;;
     --strict) strict=1; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
@@ -86,7 +88,7 @@ if [ "$replay_only" -eq 0 ]; then
     log="$out/fuzz_$t.log"
     t0=$(date +%s)
     nice "$out/fuzz_$t" -max_total_time="$seconds" -runs="$runs" -timeout=10 -rss_limit_mb=2048 \
-      -max_len=65536 -print_final_stats=1 -artifact_prefix="$art" "${dict[@]}" \
+      -max_len=65536 -print_final_stats=1 -artifact_prefix="$art" "${seed[@]}" "${dict[@]}" \
       "$work" "$here/corpus/$t" >"$log" 2>&1
     rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
