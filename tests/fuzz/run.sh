@@ -8,6 +8,8 @@
 #                                        (FUZZ_SEED, default 1), and exit 0 with a "skipped" line
 #                                        when clang/libFuzzer is not installed
 #   tests/fuzz/run.sh --short --strict   the same, but a missing clang/libFuzzer is a failure
+#   tests/fuzz/run.sh -k -t 600 lora     keep going after a crash (libFuzzer -fork=1 -ignore_crashes=1):
+#                                        collects every distinct crash under build-fuzz/artifacts/
 #   tests/fuzz/run.sh --replay           only re-run the saved findings (tests/fuzz/findings/*/)
 #
 # A finding is any nonzero libFuzzer exit: a crash or sanitizer report (ASan, UBSan, LeakSanitizer),
@@ -27,6 +29,7 @@ short=0
 strict=0
 replay_only=0
 seed=()
+keep_going=()
 targets=()
 while (($#)); do
   case "$1" in
@@ -35,7 +38,8 @@ while (($#)); do
     --short) short=1; seconds=${FUZZ_SECONDS:-8}; seed=(-seed="${FUZZ_SEED:-1}"); shift ;;
     --replay) replay_only=1; shift ;;
     --strict) strict=1; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -k) keep_going=(-fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1); shift ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
@@ -88,13 +92,17 @@ if [ "$replay_only" -eq 0 ]; then
     log="$out/fuzz_$t.log"
     t0=$(date +%s)
     nice "$out/fuzz_$t" -max_total_time="$seconds" -runs="$runs" -timeout=10 -rss_limit_mb=2048 \
-      -max_len=65536 -print_final_stats=1 -artifact_prefix="$art" "${seed[@]}" "${dict[@]}" \
+      -max_len=65536 -print_final_stats=1 -artifact_prefix="$art" "${seed[@]}" "${keep_going[@]}" "${dict[@]}" \
       "$work" "$here/corpus/$t" >"$log" 2>&1
     rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    # fork mode prints no final stats: its last "#N:" progress line counts the executions
+    [ -n "$execs" ] || execs=$(grep -oE '^#[0-9]+:' "$log" | tail -1 | tr -d '#:')
+    crashes=$(grep -oE 'oom/timeout/crash: [0-9]+/[0-9]+/[0-9]+' "$log" | tail -1)
     cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)
     if [ "$rc" -eq 0 ]; then
-      echo "fuzz: $t: ok, ${execs:-?} execs in $(($(date +%s) - t0)) s ($cov)"
+      echo "fuzz: $t: ok, ${execs:-?} execs in $(($(date +%s) - t0)) s ($cov${crashes:+, $crashes})"
+      if [[ "${crashes#*: }" =~ [1-9] ]]; then failed+=("$t"); fi
     else
       echo "fuzz: $t: FINDING (exit $rc) after ${execs:-?} execs; log $log"
       grep -m5 -E "ERROR: |runtime error|terminate called|what\(\)|PROPERTY|SUMMARY|Test unit written" "$log" | sed 's/^/    /'
