@@ -37,20 +37,21 @@ done
 
 # The library sources the six targets link (an archive: each target pulls only what it uses).
 # The parsers and the tensor core under them are instrumented (coverage for libFuzzer, ASan, UBSan);
-# the numeric kernels and layers the LoRA target needs (src/cpu, nn layers, optim) are plain -O0:
+# the numeric kernels and layers the LoRA target needs (src/cpu, core/linalg.cpp's SVD, nn layers,
+# optim) are plain -O0:
 # they do not parse input, and compiling Eigen-heavy code with instrumentation costs minutes
 # (the sanitizer suite, tests/sanitize.sh, covers them).
 lib_sources=(
   core/error.cpp core/device.cpp core/philox.cpp core/tensor.cpp core/autograd.cpp
   core/ops_elementwise.cpp core/ops_reduce.cpp core/ops_linalg.cpp core/ops_nn.cpp core/ops_index.cpp
-  core/ops_attention.cpp core/ops_conv.cpp core/linalg.cpp core/retry.cpp no_cuda.cpp
+  core/ops_attention.cpp core/ops_conv.cpp core/retry.cpp no_cuda.cpp
   io/safetensors.cpp io/atomic_file.cpp io/file_retry.cpp io/image.cpp
   data/idx.cpp data/csv.cpp data/tokenizer.cpp data/tokenizer_train.cpp
   nn/module.cpp nn/lora.cpp nn/lora_file.cpp
 )
 support_sources=(
   cpu/backend_cpu.cpp cpu/elementwise.cpp cpu/reduce.cpp cpu/gemm.cpp cpu/softmax.cpp cpu/layer_norm.cpp
-  cpu/index.cpp cpu/attention.cpp cpu/conv.cpp cpu/group_norm.cpp cpu/resample.cpp
+  cpu/index.cpp cpu/attention.cpp cpu/conv.cpp cpu/group_norm.cpp cpu/resample.cpp core/linalg.cpp
   nn/init.cpp nn/linear.cpp nn/activation.cpp nn/sequential.cpp nn/mlp.cpp nn/conv.cpp
   optim/optimizer.cpp
 )
