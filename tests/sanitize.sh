@@ -5,7 +5,8 @@
 # test script (the CLI tests capture stderr) are still counted.
 #
 #   tests/sanitize.sh                       configure build-asan if needed, build, run every test
-#   tests/sanitize.sh safetensors data png  only these meson tests (a quicker check)
+#   tests/sanitize.sh safetensors data png  only these meson tests, building only their programs
+#                                           and the CLI (a quicker check; also cli, bad_inputs)
 #   SANITIZE_BUILD_DIR=... SANITIZE_JOBS=2 tests/sanitize.sh
 #
 # Exit status 0 only when every test passes and no sanitizer report was written.
@@ -22,8 +23,20 @@ if [ ! -f "$bd/build.ninja" ]; then
   meson setup "$bd" -Db_sanitize=address,undefined -Db_lundef=false -Dcuda=disabled -Dnative=false \
     -Dbuildtype=custom -Doptimization=1 -Ddebug=true -Dfuzz=disabled || exit 1
 fi
+# the fuzzers carry their own sanitizers (tests/fuzz); a directory set up before the option existed
+# gets it here
+meson configure "$bd" -Dfuzz=disabled >/dev/null || exit 1
 # build what the tests run (the library, the CLI, the test programs), not examples/ and bench/
+# (only the named tests' programs when tests are named)
 tests=$(ninja -C "$bd" -t targets all | grep -oE '^tests/test_[a-z0-9_]+:' | tr -d ':' | sort -u)
+if (($#)); then
+  named=""
+  for t in "$@"; do
+    case "$t" in -*) continue ;; esac
+    echo "$tests" | grep -qx "tests/test_$t" && named+=" tests/test_$t"
+  done
+  tests=$named
+fi
 nice ninja -C "$bd" -j"$jobs" src/cli/rflow $tests || { echo "sanitize: build failed"; exit 1; }
 
 logs="$bd/sanitizer-logs"
