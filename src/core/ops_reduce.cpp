@@ -56,9 +56,11 @@ Tensor max(const Tensor& a, std::vector<int64_t> axes, bool keepdim) {
     Shape keep;
     std::vector<bool> flags = axis_flags(a, axes, keep);
     Tensor m = raw_reduce(backend::Reduce::max, a, flags, keep);
-    Tensor out = record(m, "max", {a}, [a, m, axes, keep](const Tensor& g, const Needs&) {
+    // the backward keeps the maxima as data only: capturing m itself, which record() turns into
+    // this op's output, would make the output own its own grad node (a cycle that leaked graphs)
+    Tensor out = record(m, "max", {a}, [a, maxima = m.detach(), axes, keep](const Tensor& g, const Needs&) {
         // gradient shared evenly among the maxima (the mask is piecewise constant)
-        Tensor mask = eq(a, m.detach());
+        Tensor mask = eq(a, maxima);
         Tensor count = sum(mask, axes, true);
         return Grads{mul(g.reshape(keep), div(mask, count))};
     });
