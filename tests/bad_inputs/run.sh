@@ -20,6 +20,9 @@ trap 'rm -rf "$dir"' EXIT
 export rflow fix="$dir/fix"
 mkdir -p "$fix"
 limit=${RFLOW_CASE_TIMEOUT:-60}
+# Address-space cap per case, in KiB (unbounded allocations fail instead of swapping); 0 = none,
+# for sanitizer builds, whose shadow memory cannot be reserved under a cap.
+vmem=${RFLOW_CASE_VMEM_KB:-8000000}
 
 # Fixtures shared by the cases (kept tiny: the table must stay fast).
 "$rflow" train --steps 4 --hidden 8 --depth 1 --batch-size 16 --num-samples 20 --log-every 2 \
@@ -33,7 +36,7 @@ run_case() {  # run_case file:line expected fragment command
     local where=$1 want=$2 frag=$3 cmd=$4 case_dir out rc
     case_dir=$(mktemp -d "$dir/case.XXXXXX")
     out="$case_dir/.stderr"
-    (cd "$case_dir" && ulimit -c 0 && ulimit -v 8000000 && timeout -k 5 "$limit" bash -c "$cmd" >/dev/null 2>"$out")
+    (cd "$case_dir" && ulimit -c 0 && { [ "$vmem" = 0 ] || ulimit -v "$vmem"; } && timeout -k 5 "$limit" bash -c "$cmd" >/dev/null 2>"$out")
     rc=$?
     local why=""
     if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then why="hung (over ${limit} s)"
