@@ -214,6 +214,22 @@ TEST_CASE("LoRA+ gradient-norm ratio at the stable scales is about n / sqrt(m r)
     CHECK(ratio == doctest::Approx(n / std::sqrt(double(m * r))).epsilon(0.1));
 }
 
+TEST_CASE("target regexes are bounded before std::regex sees them") {
+    // accepted: ordinary patterns, small repeat counts, a one-digit backreference, escaped braces
+    CHECK(nn::lora_target_matches("re:net\\.[0-9]{1,3}", "net.12"));
+    CHECK(nn::lora_target_matches("re:(a)\\1\\.b", "aa.b"));
+    CHECK(nn::lora_target_matches("re:x\\{99999\\}", "x{99999}"));
+    // rejected with rflow::Error naming the pattern: long numbers (libstdc++ overflows a long on
+    // 20 digits, found by fuzz_lora), repeat counts whose product explodes, length, invalid syntax
+    const std::vector<std::string> bad = {"net\\6666666666666666666", "a{99999}", "a{1,66666666666666666666}",
+                                          "((a{100}){100})", "(", std::string(1025, 'a')};
+    for (const std::string& p : bad) {
+        CAPTURE(p);
+        CHECK_THROWS_AS(nn::compile_lora_target_regex(p), Error);
+        CHECK_THROWS_WITH_AS(nn::lora_target_matches("re:" + p, "net.0"), doctest::Contains("LoRA target regex"), Error);
+    }
+}
+
 TEST_CASE("targets: suffix names, regular expressions, per-module rank and alpha, clear errors") {
     CHECK(nn::lora_target_matches("qkv", "blocks.0.attn.qkv"));
     CHECK_FALSE(nn::lora_target_matches("kv", "blocks.0.attn.qkv"));

@@ -2,7 +2,6 @@
 #include "lora_flags.hpp"
 
 #include <cstdio>
-#include <regex>
 
 #include "cli_common.hpp"
 #include "flag_checks.hpp"
@@ -45,9 +44,9 @@ nn::LoRATargets parse_lora_targets(const std::string& list) {
         ++regexes;
         if (target.size() == 3) throw BadInput("--lora-targets: 're:' needs a regular expression after it");
         try {
-            std::regex check(target.substr(3));
-        } catch (const std::regex_error& e) {
-            throw BadInput("--lora-targets: '" + target + "' is not a valid regular expression (" + e.what() + ")");
+            nn::compile_lora_target_regex(target.substr(3));
+        } catch (const Error& e) {
+            throw BadInput(std::string("--lora-targets: ") + e.what());
         }
     }
     if (regexes > 0 && regexes != t.targets.size())

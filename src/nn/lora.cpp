@@ -2,6 +2,7 @@
 #include "rflow/nn/lora.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <regex>
 
@@ -186,16 +187,52 @@ void LoRA::init_lora_ga(const Tensor& grad) {
     init_b_ = b_w_.clone();
 }
 
-bool lora_target_matches(const std::string& target, const std::string& name) {
-    if (target.rfind("re:", 0) == 0) {
-        // std::regex compiles by recursion on nesting: an unbounded pattern (e.g. from an adapter
-        // file) can overflow the stack, so patterns are kept to a length no real target needs.
-        constexpr size_t kMaxPattern = 1024;
-        RFLOW_CHECK(target.size() - 3 <= kMaxPattern, "LoRA target regex of " << target.size() - 3
-                                                                              << " characters (at most " << kMaxPattern
-                                                                              << " accepted)");
-        return std::regex_match(name, std::regex(target.substr(3)));
+std::regex compile_lora_target_regex(const std::string& pattern) {
+    // libstdc++'s regex compiler recurses on nesting (an unbounded pattern overflows the stack),
+    // accumulates repeat counts and backreference numbers in a long without an overflow check
+    // (UB on a 20-digit number) and copies a repeated group once per repeat (nested {n} multiply).
+    // Bound all three before it sees the pattern; no module-name pattern comes near these limits.
+    constexpr size_t kMaxPattern = 1024;
+    constexpr int64_t kMaxRepeatProduct = 4096;
+    RFLOW_CHECK(pattern.size() <= kMaxPattern,
+                "LoRA target regex of " << pattern.size() << " characters (at most " << kMaxPattern << " accepted)");
+    int64_t repeat_product = 1;
+    for (size_t i = 0; i < pattern.size(); ++i) {
+        const bool backref = pattern[i] == '\\' && i + 1 < pattern.size() && std::isdigit(static_cast<unsigned char>(pattern[i + 1]));
+        if (pattern[i] == '\\' && !backref) {
+            ++i;  // an escaped character, '\{' included
+            continue;
+        }
+        if (!backref && pattern[i] != '{') continue;
+        // \N or {n}, {n,}, {n,m}: every number in it at most 3 digits; {} counts multiply
+        int64_t largest = 0;
+        size_t j = i + 1;
+        while (j < pattern.size() && (std::isdigit(static_cast<unsigned char>(pattern[j])) || (!backref && pattern[j] == ','))) {
+            size_t digits = 0;
+            int64_t value = 0;
+            for (; j < pattern.size() && std::isdigit(static_cast<unsigned char>(pattern[j])); ++j, ++digits)
+                if (digits < 4) value = value * 10 + (pattern[j] - '0');
+            RFLOW_CHECK(digits <= 3, "LoRA target regex '" << pattern << "': the number at offset " << j - digits
+                                                           << " has more than 3 digits");
+            largest = std::max(largest, value);
+            if (j < pattern.size() && pattern[j] == ',' && !backref) ++j;
+        }
+        if (!backref) {
+            repeat_product *= std::max<int64_t>(largest, 1);
+            RFLOW_CHECK(repeat_product <= kMaxRepeatProduct, "LoRA target regex '" << pattern << "': repeat counts multiply to more than "
+                                                                                     << kMaxRepeatProduct);
+        }
+        i = j - 1;
     }
+    try {
+        return std::regex(pattern);
+    } catch (const std::regex_error& e) {
+        RFLOW_FAIL("LoRA target regex '" << pattern << "' is not a valid regular expression (" << e.what() << ")");
+    }
+}
+
+bool lora_target_matches(const std::string& target, const std::string& name) {
+    if (target.rfind("re:", 0) == 0) return std::regex_match(name, compile_lora_target_regex(target.substr(3)));
     if (name == target) return true;
     return name.size() > target.size() && name.compare(name.size() - target.size(), target.size(), target) == 0 &&
            name[name.size() - target.size() - 1] == '.';

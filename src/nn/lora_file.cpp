@@ -4,7 +4,6 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
-#include <regex>
 #include <set>
 #include <string_view>
 
@@ -82,8 +81,14 @@ std::unique_ptr<LoRAModel> load_peft(const fs::path& dir, Module& model, float w
         cfg.rslora = j.value("use_rslora", false);
         cfg.dora = j.value("use_dora", false);
         const nlohmann::json& tm = j.at("target_modules");
-        if (tm.is_string()) targets.targets = {"re:" + tm.get<std::string>()};  // PEFT: a string is a regex
-        else targets.targets = tm.get<std::vector<std::string>>();
+        if (tm.is_string()) {  // PEFT: a string is a regex
+            try {
+                compile_lora_target_regex(tm.get<std::string>());
+            } catch (const Error& e) {
+                RFLOW_FAIL(cfg_path.string() << ": target_modules: " << e.what());
+            }
+            targets.targets = {"re:" + tm.get<std::string>()};
+        } else targets.targets = tm.get<std::vector<std::string>>();
         if (j.contains("rank_pattern")) {
             RFLOW_CHECK(j["rank_pattern"].is_object(), cfg_path.string() << ": rank_pattern is not an object");
             for (const auto& [module, r] : j["rank_pattern"].items())
@@ -97,8 +102,6 @@ std::unique_ptr<LoRAModel> load_peft(const fs::path& dir, Module& model, float w
     std::unique_ptr<LoRAModel> lora;
     try {
         lora = std::make_unique<LoRAModel>(model, targets, cfg, gen);
-    } catch (const std::regex_error& e) {
-        RFLOW_FAIL(cfg_path.string() << ": target_modules: not a valid regular expression (" << e.what() << ")");
     } catch (const Error& e) {
         RFLOW_FAIL(cfg_path.string() << ": " << e.what());
     }

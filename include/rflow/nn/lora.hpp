@@ -19,6 +19,7 @@
 
 #include <map>
 #include <memory>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -153,6 +154,12 @@ struct LoRAWidthSplit {
     std::vector<std::string> fit, narrow;
 };
 RFLOW_API LoRAWidthSplit split_lora_targets_by_width(nn::Module& model, const LoRATargets& targets, int64_t min_width);
+
+/// A target pattern (the text after "re:") compiled, after bounds that keep std::regex safe on
+/// hostile input: at most 1 024 characters, numbers in {n,m} and \N of at most 3 digits, repeat
+/// counts multiplying to at most 4 096. Throws rflow::Error naming the pattern otherwise, or when
+/// it is not a valid ECMAScript regex.
+RFLOW_API std::regex compile_lora_target_regex(const std::string& pattern);
 
 /// Does `target` select the module named `name` (rules above)?
 RFLOW_API bool lora_target_matches(const std::string& target, const std::string& name);
