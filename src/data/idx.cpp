@@ -133,10 +133,12 @@ IdxBytes read_idx_u8_once(const std::string& path, uint32_t magic, const char* w
     }
     for (int d = 1; d < nd; ++d)
         RFLOW_CHECK(out.dims[d] > 0, "IDX file '" << path << "': dimensions " << dims_text << " have a zero size");
-    // Grow the buffer with the data actually read, so a lying header cannot force a huge allocation.
-    const int64_t chunk = int64_t(16) << 20;
+    // Grow the buffer with the data actually read, so a lying header cannot force a huge allocation:
+    // the next chunk is as large as what has been read so far (64 KiB to 16 MiB), so the buffer is at
+    // most twice the bytes the file really holds.
     int64_t got = 0;
     while (got < total) {
+        const int64_t chunk = std::clamp<int64_t>(got, int64_t(64) << 10, int64_t(16) << 20);
         const int64_t want = std::min(chunk, total - got);
         out.data.resize(static_cast<size_t>(got + want));
         const size_t r = in.read(out.data.data() + got, static_cast<size_t>(want));
