@@ -134,6 +134,27 @@ TEST_CASE("critics: shapes, clear errors, and second-order checks through the wh
     CHECK_MESSAGE(r2.ok, r2.report);
 }
 
+TEST_CASE("the whole critic loss (gap + penalty, several forwards in one graph): parameter gradients match finite differences") {
+    // the trainer's critic step differentiates D(fake), D(real) and ||grad D(x_t)|| together;
+    // each activation the GAN command offers, ReLU (the WGAN-GP default) included
+    for (const char* act : {"relu", "silu"})
+        for (const char* loss : {"wgan-gp", "zero-centered"}) {
+            CAPTURE(act);
+            CAPTURE(loss);
+            Generator gen(21);
+            nn::MLPCriticConfig mc;
+            mc.in_dim = 2;
+            mc.hidden = {6, 5};
+            mc.activation = act;
+            nn::MLPCritic critic(mc, gen);
+            const Tensor real = rand_tensor({8, 2}, 22), fake = rand_tensor({8, 2}, 23);
+            const Tensor t = Tensor::uniform({8}, gen);
+            auto f = [&](const V&) { return nn::critic_loss(loss, critic, real, fake, t).total; };
+            auto r = check_grad(f, critic.parameters());
+            CHECK_MESSAGE(r.ok, r.report);
+        }
+}
+
 TEST_CASE("gradient penalties match hand-computed values: one t per sample, norm over all dimensions") {
     // two 1x2x2 images per side; D = 1/2 ||x||^2, so grad D(x_t) = x_t
     const std::vector<float> rv{1, 2, 3, 4, -1, 0, 2, 1}, fv{0, 1, -1, 2, 3, 1, 0, -2}, tv{0.25f, 0.75f};

@@ -75,7 +75,10 @@ TEST_CASE("every init leaves the output unchanged; the adapted layer has correct
                 NoGradGuard ng;
                 CHECK(max_abs_diff(layer.forward(x), before) < 1e-5);
             }
-    // gradients with respect to x, A, B (and DoRA's magnitude) against central differences
+    // gradients with respect to x, A, B (and DoRA's magnitude) against central differences. DoRA
+    // treats the row norm ||W0 + s B A|| as a constant in backward (DoRA section 4.3, as PEFT
+    // does), so its A and B gradients are not the derivative of the output; for DoRA they are
+    // checked with that norm frozen: out = m / n0 (W0 x + s B A x) + bias, n0 fixed.
     for (bool dora : {false, true}) {
         Generator gen(5);
         nn::Linear layer(6, 4, gen);
@@ -86,8 +89,32 @@ TEST_CASE("every init leaves the output unchanged; the adapted layer has correct
         lora.B().copy_(rand_tensor({4, 2}, 8));  // a non-trivial adapter
         V inputs{rand_tensor({3, 6}, 9)};
         for (const Tensor& p : lora.parameters()) inputs.push_back(p);
-        auto r = check_grad([&](const V& in) { return layer.forward(in[0]); }, inputs);
-        CHECK_MESSAGE(r.ok, r.report);
+        if (!dora) {
+            auto r = check_grad([&](const V& in) { return layer.forward(in[0]); }, inputs);
+            CHECK_MESSAGE(r.ok, r.report);
+        } else {
+            // x and m: exact derivatives of the layer
+            auto r = check_grad([&](const V& in) { return layer.forward(in[0]); }, {inputs[0], inputs[3]});
+            CHECK_MESSAGE(r.ok, r.report);
+            // A and B: the layer's gradient equals that of the frozen-norm formula
+            Tensor n0;
+            {
+                NoGradGuard ng;
+                n0 = sqrt(sum(square(add(layer.weight(), mul(matmul(lora.B(), lora.A()), lora.scaling()))), {1}));
+            }
+            auto frozen = [&](const V& in) {
+                const Tensor w = add(layer.weight(), mul(matmul(in[2], in[1]), lora.scaling()));
+                return add(mul(matmul(in[0], w.t()), div(lora.magnitude(), n0)), layer.bias());
+            };
+            const V abx{inputs[0], lora.A(), lora.B()};
+            auto rf = check_grad(frozen, abx);
+            CHECK_MESSAGE(rf.ok, rf.report);
+            Tensor x = inputs[0].detach(), gy = rand_tensor({3, 4}, 10);
+            const auto g_layer = grad({sum(mul(layer.forward(x), gy))}, {lora.A(), lora.B()});
+            const auto g_frozen = grad({sum(mul(frozen({x, lora.A(), lora.B()}), gy))}, {lora.A(), lora.B()});
+            CHECK(max_abs_diff(g_layer[0], g_frozen[0]) < 1e-5);
+            CHECK(max_abs_diff(g_layer[1], g_frozen[1]) < 1e-5);
+        }
         CHECK_FALSE(layer.weight().requires_grad());  // the base is frozen
     }
 }
