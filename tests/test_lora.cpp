@@ -246,10 +246,15 @@ TEST_CASE("target regexes are bounded before std::regex sees them") {
     CHECK(nn::lora_target_matches("re:net\\.[0-9]{1,3}", "net.12"));
     CHECK(nn::lora_target_matches("re:(a)\\1\\.b", "aa.b"));
     CHECK(nn::lora_target_matches("re:x\\{99999\\}", "x{99999}"));
+    CHECK(nn::lora_target_matches("re:.*attn\\.(qkv|out)", "blocks.0.attn.qkv"));
+    CHECK(nn::lora_target_matches("re:.*?\\.[a-z]+_proj", "layers.1.q_proj"));
+    CHECK(nn::lora_target_matches("re:(net\\.[0-9])", "net.4"));
     // rejected with rflow::Error naming the pattern: long numbers (libstdc++ overflows a long on
     // 20 digits, found by fuzz_lora), repeat counts whose product explodes, length, invalid syntax
     const std::vector<std::string> bad = {"net\\6666666666666666666", "a{99999}", "a{1,66666666666666666666}",
-                                          "((a{100}){100})", "(", std::string(1025, 'a')};
+                                          "((a{100}){100})", "(", std::string(1025, 'a'),
+                                          // nested repetition: exponential backtracking (fuzz_lora)
+                                          "^.n*****************one", "(a*)*b", "(a|b)+", "a+{2}"};
     for (const std::string& p : bad) {
         CAPTURE(p);
         CHECK_THROWS_AS(nn::compile_lora_target_regex(p), Error);

@@ -187,6 +187,59 @@ void LoRA::init_lora_ga(const Tensor& grad) {
     init_b_ = b_w_.clone();
 }
 
+namespace {
+
+// A repeated sub-pattern that can itself match in several ways (a**, (a*)*, (a|b)+) makes
+// libstdc++'s backtracking matcher exponential in the length of the name (found by fuzz_lora: a
+// pattern "n*****...one" ran for minutes). Module-name patterns never need one; reject them.
+void reject_nested_repetition(const std::string& p) {
+    std::vector<bool> ambiguous{false};  // per open group (the outermost level first)
+    enum { kNone, kAtom, kQuantifier, kLazy, kAmbiguousGroup } prev = kNone;
+    auto fail = [&](size_t at) {
+        RFLOW_FAIL("LoRA target regex '" << p << "': nested repetition at offset " << at
+                                         << " (a repeat of a repeat or of an alternation) is not accepted");
+    };
+    for (size_t i = 0; i < p.size(); ++i) {
+        const char c = p[i];
+        if (c == '\\') {
+            ++i;
+            prev = kAtom;
+        } else if (c == '[') {  // a class is one atom: skip to its ']'
+            size_t j = i + 1;
+            if (j < p.size() && p[j] == '^') ++j;
+            if (j < p.size() && p[j] == ']') ++j;
+            for (; j < p.size() && p[j] != ']'; ++j)
+                if (p[j] == '\\') ++j;
+            i = j;
+            prev = kAtom;
+        } else if (c == '(') {
+            ambiguous.push_back(false);
+            prev = kNone;
+        } else if (c == ')') {
+            const bool amb = ambiguous.size() > 1 && ambiguous.back();
+            if (ambiguous.size() > 1) ambiguous.pop_back();
+            prev = amb ? kAmbiguousGroup : kAtom;
+        } else if (c == '|') {
+            ambiguous.back() = true;
+            prev = kNone;
+        } else if (c == '*' || c == '+' || c == '?' || c == '{') {
+            if (c == '?' && prev == kQuantifier) {  // a lazy quantifier: *? +? ?? {n}?
+                prev = kLazy;
+                continue;
+            }
+            if (prev == kQuantifier || prev == kLazy || prev == kAmbiguousGroup) fail(i);
+            if (c == '{')
+                while (i < p.size() && p[i] != '}') ++i;
+            ambiguous.back() = true;
+            prev = kQuantifier;
+        } else {
+            prev = kAtom;
+        }
+    }
+}
+
+}  // namespace
+
 std::regex compile_lora_target_regex(const std::string& pattern) {
     // libstdc++'s regex compiler recurses on nesting (an unbounded pattern overflows the stack),
     // accumulates repeat counts and backreference numbers in a long without an overflow check
@@ -224,6 +277,7 @@ std::regex compile_lora_target_regex(const std::string& pattern) {
         }
         i = j - 1;
     }
+    reject_nested_repetition(pattern);
     try {
         return std::regex(pattern);
     } catch (const std::regex_error& e) {
