@@ -149,6 +149,21 @@ check "gan sample to CSV" 0 $?
 [ "$(wc -l < "$dir/gan.csv")" -eq 41 ]; check "gan CSV has a header and 40 rows" 0 $?
 "$rflow" gan sample --model "$dir/1rf/checkpoint.safetensors" -o "$dir/g.png" >/dev/null 2>&1; check "gan sample refuses a flow" 2 $?
 "$rflow" gan train --method wgan --steps 2 -o "$dir/gan-bad" >/dev/null 2>&1; check "unknown gan method" 2 $?
+# --activation: ReLU by default for WGAN-GP, SiLU for the others, recorded in the checkpoint's config
+gan_activation() {
+    python3 -c 'import json, struct, sys
+f = open(sys.argv[1], "rb"); n = struct.unpack("<Q", f.read(8))[0]
+print(json.loads(json.loads(f.read(n))["__metadata__"]["config"])["activation"])' "$1/checkpoint.safetensors"
+}
+[ "$(gan_activation "$dir/gan-wgan-gp")" = relu ]; check "gan wgan-gp defaults to relu" 0 $?
+[ "$(gan_activation "$dir/gan-zero-centered")" = silu ]; check "gan zero-centered defaults to silu" 0 $?
+"$rflow" gan train --method wgan-gp --activation tanh --steps 5 "${gsmall[@]}" -o "$dir/gan-tanh" >/dev/null 2>&1
+check "gan train --activation tanh" 0 $?
+[ "$(gan_activation "$dir/gan-tanh")" = tanh ]; check "gan --activation recorded" 0 $?
+"$rflow" gan sample --model "$dir/gan-tanh/checkpoint.safetensors" -n 10 -o "$dir/gan-tanh.csv" >/dev/null 2>&1
+check "gan sample rebuilds the tanh generator" 0 $?
+"$rflow" gan train --method wgan-gp --steps 8 "${gsmall[@]}" -o "$dir/gan-tanh" --resume 2>&1 | grep -q "activation"
+check "gan resume names a changed activation" 0 $?
 
 # images: a tiny U-Net on Fashion-MNIST for a few steps (skipped when the dataset is not installed)
 fm=/usr/share/datasets/fashion-mnist

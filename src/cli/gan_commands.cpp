@@ -6,6 +6,7 @@
 // image grid) and loss.png. `rflow gan sample` rebuilds the generator from the checkpoint.
 #include "gan_commands.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -21,6 +22,7 @@
 #include "rflow/data/csv.hpp"
 #include "rflow/data/idx.hpp"
 #include "rflow/data/toy2d.hpp"
+#include "rflow/nn/activation.hpp"
 #include "rflow/nn/critic.hpp"
 #include "rflow/trainers/gan_trainer.hpp"
 #include "rflow/nn/conv_generator.hpp"
@@ -47,6 +49,7 @@ struct GanFlags {
     trainers::GANConfig train;
     float lr = 1e-4f, critic_lr = 0.f, beta1 = 0.5f, beta2 = 0.9f;
     int64_t hidden = 512, depth = 3, latent_dim = 0, base_channels = 32;
+    std::string activation;  // empty: relu for wgan-gp (the paper's nets), silu otherwise
     std::string output = "out/gan";
     int64_t eval_every = 1000, checkpoint_every = 1000, log_every = 100, num_samples = 10000;
     double time_budget_min = 0;
@@ -72,6 +75,13 @@ struct GanModels {
     int64_t latent_dim = 0;
 };
 
+// --activation, or the method's default: ReLU for WGAN-GP (Gulrajani et al.'s toy networks; with
+// SiLU the one-centred penalty oscillates, docs/gan-results.md), SiLU for the ReFlow-derived GANs.
+std::string gan_activation(const GanFlags& f) {
+    if (!f.activation.empty()) return f.activation;
+    return f.train.method == "wgan-gp" ? "relu" : "silu";
+}
+
 nlohmann::json gan_config(const GanFlags& f) {
     const bool image = is_image_dataset(f.data);
     nlohmann::json c = {{"kind", "gan"},
@@ -80,7 +90,8 @@ nlohmann::json gan_config(const GanFlags& f) {
                         {"latent_dim", f.latent_dim > 0 ? f.latent_dim : (image ? 64 : 2)},
                         {"hidden", f.hidden},
                         {"depth", f.depth},
-                        {"base_channels", f.base_channels}};
+                        {"base_channels", f.base_channels},
+                        {"activation", gan_activation(f)}};
     if (f.data.csv.empty()) c["dataset"] = f.data.dataset;
     else c["data_csv"] = f.data.csv;
     return c;
@@ -103,6 +114,11 @@ GanModels build_models(const nlohmann::json& c, Generator& init, const std::stri
     m.latent_dim = get_key<int64_t>(c, "latent_dim", source);
     const int64_t hidden = get_key<int64_t>(c, "hidden", source), depth = get_key<int64_t>(c, "depth", source);
     const int64_t base = get_key<int64_t>(c, "base_channels", source);
+    // checkpoints written before --activation existed used SiLU everywhere
+    const std::string act = c.contains("activation") ? get_key<std::string>(c, "activation", source) : "silu";
+    const std::vector<std::string> acts = nn::activation_names();
+    if (std::find(acts.begin(), acts.end(), act) == acts.end())
+        throw BadInput(source + ": config key 'activation' is " + shown_value(act) + ", not a known activation");
     if (m.latent_dim <= 0 || hidden <= 0 || depth <= 0 || base <= 0)
         throw BadInput(source + ": latent_dim, hidden, depth and base_channels must be > 0");
     if (m.image) {
@@ -111,7 +127,7 @@ GanModels build_models(const nlohmann::json& c, Generator& init, const std::stri
         gc.base_channels = base;
         m.generator = std::make_shared<nn::ConvGenerator>(gc, init);
     } else {
-        m.generator = std::make_shared<nn::MLP>(m.latent_dim, std::vector<int64_t>(depth, hidden), 2, init);
+        m.generator = std::make_shared<nn::MLP>(m.latent_dim, std::vector<int64_t>(depth, hidden), 2, init, act);
     }
     if (method == "reflow-gan") {
         std::shared_ptr<nn::VelocityModel> v;
@@ -127,6 +143,7 @@ GanModels build_models(const nlohmann::json& c, Generator& init, const std::stri
             nn::VelocityMLPConfig vc;
             vc.hidden = hidden;
             vc.depth = depth;
+            vc.activation = act;
             v = std::make_shared<nn::VelocityMLP>(vc, init);
         }
         m.field = v.get();
@@ -136,10 +153,12 @@ GanModels build_models(const nlohmann::json& c, Generator& init, const std::stri
         if (m.image) {
             nn::ConvCriticConfig cc;
             cc.base_channels = base;
+            cc.activation = act;
             d = std::make_shared<nn::ConvCritic>(cc, init);
         } else {
             nn::MLPCriticConfig cc;
             cc.hidden = std::vector<int64_t>(depth, hidden);
+            cc.activation = act;
             d = std::make_shared<nn::MLPCritic>(cc, init);
         }
         m.scalar = d.get();
@@ -235,7 +254,8 @@ int run_gan_train(GanFlags& f) {
     if (f.resume && fs::exists(ckpt_path)) {
         io::Checkpoint c = as_input([&] { return io::load_checkpoint(ckpt_path); });
         const nlohmann::json saved = nlohmann::json::parse(c.config, nullptr, false);
-        std::vector<std::string> keys{"method", "image", "dataset", "data_csv", "latent_dim", "hidden", "depth", "base_channels"};
+        std::vector<std::string> keys{"method",     "image", "dataset",       "data_csv",
+                                      "latent_dim", "hidden", "depth", "base_channels", "activation"};
         for (const auto& kv : settings.items()) keys.push_back(kv.key());
         for (const std::string& key : keys)
             if (!saved.is_object() || saved.value(key, nlohmann::json()) != config.value(key, nlohmann::json()))
@@ -286,6 +306,7 @@ int run_gan_train(GanFlags& f) {
     Progress bar("gan " + f.train.method, f.train.steps, f.log_every);
     std::vector<float> critic_losses;
     std::string last_eval;
+    int64_t evaluated_at = -1;
     trainer->train([&](const trainers::GANStepStats& s, double elapsed) {
         critic_losses.push_back(s.critic_loss);
         bar.update(s.step, elapsed, "critic " + fmt("%.4f", s.critic_loss) + " gen " + fmt("%.4f", s.generator_loss) +
@@ -295,7 +316,10 @@ int run_gan_train(GanFlags& f) {
                                       {"wasserstein_gap", s.wasserstein_gap}, {"penalty", s.penalty},
                                       {"generator_loss", s.generator_loss},   {"elapsed_s", elapsed}}.dump()
                     << "\n" << std::flush;
-        if (f.eval_every > 0 && s.step % f.eval_every == 0) last_eval = evaluate(s.step);
+        if (f.eval_every > 0 && s.step % f.eval_every == 0) {
+            last_eval = evaluate(s.step);
+            evaluated_at = s.step;
+        }
         if (f.checkpoint_every > 0 && s.step % f.checkpoint_every == 0)
             save_finite_checkpoint(ckpt_path, trainer->checkpoint(config.dump()));
         if (f.time_budget_min > 0 && elapsed > 60 * f.time_budget_min) {
@@ -307,7 +331,7 @@ int run_gan_train(GanFlags& f) {
     });
     bar.finish();
     save_finite_checkpoint(ckpt_path, trainer->checkpoint(config.dump()));
-    last_eval = evaluate(trainer->steps_done());
+    if (evaluated_at != trainer->steps_done()) last_eval = evaluate(trainer->steps_done());  // one row per step
     if (!critic_losses.empty())
         io::write_curve_png((fs::path(f.output) / "loss.png").string(), f.train.method + " critic loss", critic_losses,
                             false);
@@ -394,6 +418,12 @@ std::function<int()> add_gan_commands(CLI::App& app) {
         ->capture_default_str()->transform(count_in(1, kMaxWidth));
     train->add_option("--depth", tf->depth, "Points: hidden layers of generator and critic")
         ->capture_default_str()->transform(count_in(1, kMaxDepth));
+    std::string acts;
+    for (const auto& n : nn::activation_names()) acts += (acts.empty() ? "" : ", ") + n;
+    train->add_option("--activation", tf->activation,
+                      "Activation of the MLP generator and of the critic: " + acts +
+                          " (default: relu for wgan-gp, as in the paper; silu for zero-centered and reflow-gan)")
+        ->check(CLI::IsMember(nn::activation_names()));
     train->add_option("--latent-dim", tf->latent_dim, "Size of z (default 2 for points, 64 for images)")->transform(count_in(1, kMaxWidth));
     train->add_option("--base-channels", tf->base_channels, "Images: channels of generator and critic")
         ->capture_default_str()->transform(count_in(1, kMaxWidth));
