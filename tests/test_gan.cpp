@@ -152,6 +152,12 @@ TEST_CASE("the whole critic loss (gap + penalty, several forwards in one graph):
             auto f = [&](const V&) { return nn::critic_loss(loss, critic, real, fake, t).total; };
             auto r = check_grad(f, critic.parameters());
             CHECK_MESSAGE(r.ok, r.report);
+            // the trainer's path, backward() into .grad, accumulates exactly that gradient
+            const std::vector<Tensor> params = critic.parameters();
+            const std::vector<Tensor> expected = grad({f({})}, params);
+            for (Tensor p : params) p.zero_grad();
+            f({}).backward();
+            for (size_t k = 0; k < params.size(); ++k) CHECK(max_abs_diff(params[k].grad(), expected[k]) < 1e-6);
         }
 }
 
