@@ -13,7 +13,10 @@
 #            with the data-vs-data floor (two independent 10,000-point draws) beside it.
 #
 # Usage: python3 bench/toy_quality_torch.py wgan-gp --seed 0 [--activation relu] [--steps 1000]
-#        python3 bench/toy_quality_torch.py moons --seed 0 [--steps 5000]
+#        python3 bench/toy_quality_torch.py moons --seed 0 [--steps 5000] [--ema 0.999]
+#        python3 bench/toy_quality_torch.py moons --seed 0 --score samples.csv
+#            scores rflow's points (`rflow sample -n 10000 -o samples.csv`) with this script's
+#            metric, reference set and floor, so both libraries are measured by one ruler.
 # Runs with Debian's python3-torch (1.13); prints the torch version in every line.
 import argparse
 import json
@@ -61,7 +64,7 @@ def report(args, step, model_points, data):
     floor_gen = torch.Generator().manual_seed(1000 + args.seed)
     torch.manual_seed(10_000 + args.seed)
     fresh = data(10_000)
-    row = {"recipe": args.recipe, "seed": args.seed, "step": step, "torch": torch.__version__,
+    row = {"recipe": args.recipe, "seed": args.seed, "step": step, "torch": torch.__version__, "ema": args.ema,
            "sliced_w2": sliced_w2(model_points, args.reference, gen),
            "sliced_w2_floor": sliced_w2(fresh, args.reference, floor_gen)}
     print(json.dumps(row), flush=True)
@@ -101,6 +104,8 @@ def wgan_gp(args):
 def moons_flow(args):
     v = mlp(3, 256, 3, 2, torch.nn.SiLU)
     opt = torch.optim.Adam(v.parameters(), lr=1e-3)
+    # --ema D: rflow's EMA with warmup, d = min(D, (1 + n) / (10 + n)) after n updates; samples use it
+    shadow = [p.detach().clone() for p in v.parameters()]
     for step in range(1, args.steps + 1):
         x1, x0, t = moons(1024), torch.randn(1024, 2), torch.rand(1024, 1)
         xt = (1 - t) * x0 + t * x1
@@ -108,11 +113,21 @@ def moons_flow(args):
         opt.zero_grad()
         loss.backward()
         opt.step()
+        with torch.no_grad():
+            d = min(args.ema, (1 + step - 1) / (10 + step - 1))
+            for s, p in zip(shadow, v.parameters()):
+                s.mul_(d).add_(p, alpha=1 - d)
         if step % args.eval_every == 0 or step == args.steps:
             with torch.no_grad():
+                raw = [p.detach().clone() for p in v.parameters()]
+                if args.ema > 0:
+                    for s, p in zip(shadow, v.parameters()):
+                        p.copy_(s)
                 x = torch.randn(10_000, 2)
                 for i in range(100):
                     x = x + v(torch.cat([x, torch.full((10_000, 1), i / 100)], dim=1)) / 100
+                for r, p in zip(raw, v.parameters()):
+                    p.copy_(r)
             report(args, step, x, moons)
 
 
@@ -124,6 +139,8 @@ def main():
     ap.add_argument("--eval-every", type=int)
     ap.add_argument("--activation", choices=sorted(ACTS), default="relu")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ema", type=float, default=0.0, help="moons: EMA decay with warmup (0 = off, the raw weights)")
+    ap.add_argument("--score", metavar="CSV", help="score these points (x,y rows after a header) instead of training")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     args.steps = args.steps or (1000 if args.recipe == "wgan-gp" else 5000)
@@ -132,6 +149,11 @@ def main():
     torch.manual_seed(20_000 + args.seed)
     args.reference = data(10_000)
     torch.manual_seed(args.seed)
+    if args.score:
+        with open(args.score) as f:
+            rows = [line.split(",") for line in f.read().split("\n")[1:] if line.strip()]
+        report(args, "score:" + args.score, torch.tensor([[float(a), float(b)] for a, b in rows]), data)
+        return
     (wgan_gp if args.recipe == "wgan-gp" else moons_flow)(args)
 
 

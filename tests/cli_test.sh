@@ -24,6 +24,14 @@ has "loss picture" "$dir/1rf/loss.png"
 check "resume continues from the checkpoint" 0 $?
 "$rflow" train "${small[@]}" --steps 90 --hidden 32 --dataset spiral -o "$dir/1rf" --resume >/dev/null 2>&1
 check "resume refuses another dataset" 2 $?
+# the EMA continues only as it began: another decay, or a checkpoint without warmup, is refused naming the flag
+"$rflow" train "${small[@]}" --steps 90 --hidden 32 --dataset moons -o "$dir/1rf" --resume --ema 0.99 2>&1 >/dev/null |
+    grep -q -- "--ema 0.999"; check "resume names the checkpoint's --ema" 0 $?
+"$rflow" train "${small[@]}" --steps 20 --hidden 32 --dataset moons --no-ema-warmup -o "$dir/nowarm" >/dev/null 2>&1
+"$rflow" train "${small[@]}" --steps 30 --hidden 32 --dataset moons --resume -o "$dir/nowarm" 2>&1 >/dev/null |
+    grep -q -- "--no-ema-warmup"; check "resume without warmup names --no-ema-warmup" 0 $?
+"$rflow" train "${small[@]}" --steps 30 --hidden 32 --dataset moons --resume --no-ema-warmup -o "$dir/nowarm" >/dev/null 2>&1
+check "resume with --no-ema-warmup continues it" 0 $?
 "$rflow" reflow --model "$dir/1rf/checkpoint.safetensors" "${small[@]}" --steps 60 --pairs 500 --pair-steps 5 -o "$dir/2rf" >/dev/null 2>&1
 check "reflow" 0 $?
 has "reflow pairs" "$dir/2rf/pairs.safetensors"

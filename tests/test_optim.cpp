@@ -2,6 +2,7 @@
 // quadratic, parameter groups, bit-exact state save / restore, and error reporting.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -438,4 +439,32 @@ TEST_CASE("EMA known answer, copy_to and state round trip") {
     CHECK_THROWS_WITH_AS(mismatched.load_state(st), doctest::Contains("ema.shadow.0"), Error);
     CHECK_THROWS_AS(ema.update({r}), Error);
     CHECK_THROWS_AS(Ema({p}, 1.5f), Error);
+}
+
+TEST_CASE("EMA warmup: d = min(decay, (1 + n) / (10 + n)), resumed from the update count") {
+    Tensor p = param({0.f}, {1});
+    Ema ema({p}, 0.95f, true);
+    CHECK(ema.warmup());
+    CHECK(ema.current_decay() == doctest::Approx(0.1f));  // n = 0: (1 + 0) / (10 + 0)
+    double s = 0.0;
+    for (int n = 0; n < 300; ++n) {
+        const double d = std::min(0.95, (1.0 + n) / (10.0 + n));
+        {
+            NoGradGuard ng;
+            p.fill_(static_cast<float>(n % 7));
+        }
+        ema.update({p});
+        s = d * s + (1.0 - d) * (n % 7);
+        CHECK(ema.shadow()[0].to_vector()[0] == doctest::Approx(s).epsilon(1e-5));
+    }
+    CHECK(ema.current_decay() == doctest::Approx(0.95f));  // capped by decay once (1 + n) / (10 + n) > 0.95
+    // the schedule continues from the saved update count
+    Tensor q = param({0.f}, {1});
+    Ema resumed({q}, 0.95f, true);
+    resumed.load_state(ema.state());
+    CHECK(resumed.current_decay() == ema.current_decay());
+    Ema fresh({q}, 0.999f, true);
+    CHECK(fresh.current_decay() == doctest::Approx(0.1f));
+    Ema plain({q}, 0.999f);
+    CHECK(plain.current_decay() == 0.999f);  // warmup is opt-in: the known answer above is unchanged
 }

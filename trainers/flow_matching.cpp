@@ -41,7 +41,7 @@ FlowMatchingTrainer::FlowMatchingTrainer(nn::VelocityModel& model, optim::Optimi
     : model_(model), opt_(optimizer), pairs_(std::move(pairs)), cfg_(std::move(cfg)), gen_(cfg_.seed, 1) {
     RFLOW_CHECK(cfg_.batch > 0 && cfg_.steps >= 0, "flow matching: batch must be > 0 and steps >= 0");
     times_ = make_time_sampler(cfg_.time_sampler, cfg_.time_options);
-    if (cfg_.ema_decay > 0.f) ema_ = std::make_unique<optim::Ema>(model_.parameters(), cfg_.ema_decay);
+    if (cfg_.ema_decay > 0.f) ema_ = std::make_unique<optim::Ema>(model_.parameters(), cfg_.ema_decay, cfg_.ema_warmup);
 }
 
 FlowMatchingTrainer::FlowMatchingTrainer(nn::VelocityModel& model, optim::Optimizer& optimizer, DataSource data,

@@ -5,17 +5,45 @@
 #include <filesystem>
 #include <ostream>
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "cli_common.hpp"
+#include "flag_checks.hpp"
 #include "progress.hpp"
 #include "rflow/io/atomic_file.hpp"
 
 namespace rflow::cli {
 
+void add_ema_flags(CLI::App* c, trainers::FlowMatchingConfig& train) {
+    c->add_option("--ema", train.ema_decay, "EMA decay of the weights in [0, 1) (0 = off); samples and metrics use the EMA")
+        ->capture_default_str()->check(number_in(0, 1, false, true));
+    c->add_flag("--ema-warmup,!--no-ema-warmup", train.ema_warmup,
+                std::string("EMA decay min(ema, (1 + n) / (10 + n)) at update n, so a short run's EMA is not its "
+                            "initialisation (default ") + (train.ema_warmup ? "on)" : "off)"));
+}
+
 void resume_training(trainers::FlowMatchingTrainer& trainer, const std::string& path,
                      const std::function<void(const io::Checkpoint&)>& check) {
     io::Checkpoint c = as_input([&] { return io::load_checkpoint(path); });
+    // the EMA continues only as it began: a different decay would average two schedules, and a
+    // checkpoint without EMA state has nothing to continue (checkpoints from before the warmup
+    // existed have none)
+    const nlohmann::json saved = nlohmann::json::parse(c.config, nullptr, false);
+    if (saved.is_object()) {
+        const trainers::FlowMatchingConfig& run = trainer.config();
+        const auto saved_ema = saved.contains("ema") && saved["ema"].is_number() ? saved["ema"].get<float>() : 0.f;
+        if (saved_ema != run.ema_decay)
+            throw BadInput(path + ": cannot resume: the checkpoint was trained with --ema " + fmt("%g", saved_ema) +
+                           ", this run has --ema " + fmt("%g", run.ema_decay) + " (pass --ema " + fmt("%g", saved_ema) +
+                           " to continue it)");
+        const bool saved_warmup = saved.contains("ema_warmup") && saved["ema_warmup"].is_boolean() &&
+                                  saved["ema_warmup"].get<bool>();
+        if (run.ema_decay > 0.f && saved_warmup != run.ema_warmup)
+            throw BadInput(path + ": cannot resume: the checkpoint's EMA " +
+                           (saved_warmup ? "warms up, this run's does not (drop --no-ema-warmup)"
+                                         : "has no warmup, this run's does (pass --no-ema-warmup to continue it)"));
+    }
     if (check) check(c);
     as_input([&] {
         trainer.restore(c);

@@ -11,7 +11,14 @@
 #include "rflow/io/checkpoint.hpp"
 #include "rflow/trainers/flow_matching.hpp"
 
+namespace CLI {
+class App;
+}
+
 namespace rflow::cli {
+
+/// --ema DECAY and --ema-warmup/--no-ema-warmup, defaults taken from `train` (see optim::Ema).
+void add_ema_flags(CLI::App* c, trainers::FlowMatchingConfig& train);
 
 struct FlowLoopOptions {
     std::string label;            ///< progress bar label
@@ -25,7 +32,8 @@ struct FlowLoopOptions {
 };
 
 /// Restores the trainer from `path` (BadInput naming the file if unreadable); `check` may
-/// reject the checkpoint (throw BadInput) before anything is restored. Prints where it resumed.
+/// reject the checkpoint (throw BadInput) before anything is restored, as does an EMA decay or
+/// warmup that differs from the checkpoint's config ("ema", "ema_warmup"; absent: 0, false). Prints where it resumed.
 void resume_training(trainers::FlowMatchingTrainer& trainer, const std::string& path,
                      const std::function<void(const io::Checkpoint&)>& check = nullptr);
 

@@ -292,7 +292,8 @@ int run_train_images(ImageTrainFlags f) {
                              {"label", arch_name + " flow"}, {"kind", "flow"},
                              {"dataset", d.name},  {"class_names", d.class_names}, {"lr", f.lr},
                              {"batch_size", f.train.batch}, {"steps", f.train.steps}, {"seed", f.train.seed},
-                             {"label_dropout", f.train.label_dropout}, {"ema", f.train.ema_decay}};
+                             {"label_dropout", f.train.label_dropout}, {"ema", f.train.ema_decay},
+                             {"ema_warmup", f.train.ema_warmup}};
     if (lora) {
         config["label"] = arch_name + " LoRA fine-tune";
         config["lora"] = lora_json(targets, f.lora.cfg);
@@ -392,6 +393,7 @@ std::function<int()> add_image_commands(CLI::App& app) {
     f->train.batch = 128;
     f->train.steps = 5000;
     f->train.ema_decay = 0.999f;
+    f->train.ema_warmup = true;
     f->train.label_dropout = 0.1f;
     f->train.grad_clip = 1.f;
     CLI::App* c = app.add_subcommand("train-images", "Train a U-Net or DiT flow on Fashion-MNIST or an image folder");
@@ -451,8 +453,7 @@ std::function<int()> add_image_commands(CLI::App& app) {
         ->capture_default_str()->transform(count_in(1, kMaxHeads));
     c->add_option("--label-dropout", f->train.label_dropout, "P(label -> null) for classifier-free guidance, in [0, 1]")
         ->capture_default_str()->check(probability());
-    c->add_option("--ema", f->train.ema_decay, "EMA decay in [0, 1) (samples use the EMA; 0 = off)")
-        ->capture_default_str()->check(number_in(0, 1, false, true));
+    add_ema_flags(c, f->train);
     c->add_option("--grad-clip", f->train.grad_clip, "Clip the global gradient norm (0 = off)")->capture_default_str()->check(non_negative());
     c->add_option("--time-sampling", f->train.time_sampler, "uniform or logit-normal")
         ->capture_default_str()->check(CLI::IsMember(trainers::time_sampler_names()));

@@ -1,6 +1,7 @@
 // Exponential moving average of parameters, with checkpoint save / restore.
 #include "rflow/optim/ema.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "optim_util.hpp"
@@ -31,7 +32,7 @@ void check_params(const std::vector<Tensor>& shadow, const std::vector<Tensor>& 
 
 }  // namespace
 
-Ema::Ema(const std::vector<Tensor>& params, float decay) : decay_(decay) {
+Ema::Ema(const std::vector<Tensor>& params, float decay, bool warmup) : decay_(decay), warmup_(warmup) {
     check_decay(decay);
     NoGradGuard no_grad;
     for (size_t i = 0; i < params.size(); ++i) {
@@ -49,10 +50,17 @@ void Ema::set_decay(float decay) {
     decay_ = decay;
 }
 
+float Ema::current_decay() const {
+    if (!warmup_) return decay_;
+    // d = min(decay, (1 + n) / (10 + n)) after n updates
+    const double n = static_cast<double>(updates_);
+    return static_cast<float>(std::min<double>(decay_, (1.0 + n) / (10.0 + n)));
+}
+
 void Ema::update(const std::vector<Tensor>& params) {
     check_params(shadow_, params, "update");
     NoGradGuard no_grad;
-    const float d = decay_, w = 1.f - decay_;
+    const float d = current_decay(), w = 1.f - d;
     for (size_t i = 0; i < params.size(); ++i) {
         Tensor& s = shadow_[i];
         if (s.device() == Device::cpu) {

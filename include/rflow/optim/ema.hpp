@@ -10,12 +10,15 @@
 
 namespace rflow::optim {
 
-/// Keeps shadow copies s of a list of parameters and, on update(), s = decay s + (1 - decay) p.
+/// Keeps shadow copies s of a list of parameters and, on update(), s = d s + (1 - d) p with
+/// d = decay, or with warmup d = min(decay, (1 + n) / (10 + n)) after n earlier updates (the
+/// schedule of TensorFlow's ExponentialMovingAverage and diffusers' EMAModel): the first updates
+/// forget the initial weights quickly, so a short run's EMA is not mostly its initialisation.
 /// Not copyable (a copy would share the shadow storage); movable.
 class RFLOW_API Ema {
 public:
     /// Shadows start as copies of `params` (detached, no gradient). Throws unless 0 <= decay <= 1.
-    Ema(const std::vector<Tensor>& params, float decay);
+    Ema(const std::vector<Tensor>& params, float decay, bool warmup = false);
     Ema(const Ema&) = delete;
     Ema& operator=(const Ema&) = delete;
     Ema(Ema&&) noexcept;
@@ -30,6 +33,9 @@ public:
     void copy_to(std::vector<Tensor>& params) const;
 
     float decay() const { return decay_; }
+    bool warmup() const { return warmup_; }
+    /// The d the next update() uses.
+    float current_decay() const;
     void set_decay(float decay);
     int64_t num_updates() const { return updates_; }
 
@@ -42,6 +48,7 @@ public:
 private:
     std::vector<Tensor> shadow_;
     float decay_;
+    bool warmup_ = false;
     int64_t updates_ = 0;
 };
 

@@ -35,6 +35,7 @@ struct FlowMatchingConfig {
     std::string time_sampler = "uniform";
     TimeSamplerOptions time_options;
     float ema_decay = 0.f;              ///< 0 = no EMA of the weights
+    bool ema_warmup = false;            ///< EMA decay min(ema_decay, (1 + n) / (10 + n)), see optim::Ema
     float label_dropout = 0.f;          ///< class-conditional: P(label -> null label), for CFG
 };
 
