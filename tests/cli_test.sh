@@ -157,6 +157,15 @@ check "gan sample to CSV" 0 $?
 [ "$(wc -l < "$dir/gan.csv")" -eq 41 ]; check "gan CSV has a header and 40 rows" 0 $?
 "$rflow" gan sample --model "$dir/1rf/checkpoint.safetensors" -o "$dir/g.png" >/dev/null 2>&1; check "gan sample refuses a flow" 2 $?
 "$rflow" gan train --method wgan --steps 2 -o "$dir/gan-bad" >/dev/null 2>&1; check "unknown gan method" 2 $?
+# --ema: an average of the generator, checkpointed, resumed, sampled; another decay is refused
+"$rflow" gan train --method wgan-gp --ema 0.99 --steps 10 "${gsmall[@]}" -o "$dir/gan-ema" >/dev/null 2>&1
+check "gan train --ema" 0 $?
+"$rflow" gan train --method wgan-gp --ema 0.99 --steps 14 "${gsmall[@]}" -o "$dir/gan-ema" --resume 2>&1 |
+    grep -q "resumed from .* at step 10"; check "gan --ema resume" 0 $?
+"$rflow" gan train --method wgan-gp --steps 16 "${gsmall[@]}" -o "$dir/gan-ema" --resume 2>&1 >/dev/null | grep -q "ema"
+check "gan resume names a changed --ema" 0 $?
+"$rflow" gan sample --model "$dir/gan-ema/checkpoint.safetensors" -n 10 -o "$dir/gan-ema.csv" >/dev/null 2>&1
+check "gan sample of an EMA generator" 0 $?
 # --activation: ReLU by default for WGAN-GP, SiLU for the others, recorded in the checkpoint's config
 gan_activation() {
     python3 -c 'import json, struct, sys

@@ -44,6 +44,9 @@ GANTrainer::GANTrainer(nn::Module& generator, nn::Module& critic_module, nn::Cri
     RFLOW_CHECK(vector_field == (field_ != nullptr),
                 "GAN method '" << cfg_.method << "' needs " << (vector_field ? "a vector-field critic v(x, t)"
                                                                              : "a scalar critic D(x)"));
+    RFLOW_CHECK(cfg_.ema_decay >= 0.f && cfg_.ema_decay < 1.f, "GAN: ema_decay " << cfg_.ema_decay << " not in [0, 1)");
+    if (cfg_.ema_decay > 0.f)
+        ema_ = std::make_unique<optim::Ema>(generator_.parameters(), cfg_.ema_decay, cfg_.ema_warmup);
 }
 
 GANTrainer::GANTrainer(nn::Module& generator, nn::Critic& critic, optim::Optimizer& generator_opt,
@@ -62,6 +65,20 @@ Tensor GANTrainer::latents(int64_t n, Generator& gen) const {
 
 Tensor GANTrainer::sample(int64_t n, Generator& gen) {
     NoGradGuard ng;
+    if (!ema_) return generator_.forward(latents(n, gen));
+    // the averaged generator in, the training weights back out (a throw between restores them too)
+    std::vector<Tensor> params = generator_.parameters();
+    std::vector<Tensor> kept;
+    for (const Tensor& p : params) kept.push_back(p.clone());
+    struct Restore {
+        std::vector<Tensor>& params;
+        const std::vector<Tensor>& kept;
+        ~Restore() {
+            NoGradGuard ng;
+            for (size_t i = 0; i < params.size(); ++i) params[i].copy_(kept[i]);
+        }
+    } restore{params, kept};
+    ema_->copy_to(params);
     return generator_.forward(latents(n, gen));
 }
 
@@ -130,6 +147,7 @@ GANStepStats GANTrainer::step() {
     critic_module_.train();
     for (int64_t i = 0; i < cfg_.n_critic; ++i) critic_step(stats);
     generator_step(stats);
+    if (ema_) ema_->update(generator_.parameters());
     stats.step = ++step_;
     history_.push_back(stats);
     return stats;
@@ -151,6 +169,7 @@ io::Checkpoint GANTrainer::checkpoint(const std::string& config_json) const {
     io::append_prefixed(c.model, "critic.", critic_module_.state_dict());
     io::append_prefixed(c.optimizer, "generator.", gen_opt_.state());
     io::append_prefixed(c.optimizer, "critic.", critic_opt_.state());
+    if (ema_) io::append_prefixed(c.optimizer, "generator_ema.", ema_->state());
     c.rng = gen_.state();
     c.step = step_;
     c.config = config_json;
@@ -170,6 +189,7 @@ void GANTrainer::restore(const io::Checkpoint& ckpt) {
     part("critic weights", [&] { critic_module_.load_state_dict(io::strip_prefix(ckpt.model, "critic.")); });
     part("generator optimizer", [&] { gen_opt_.load_state(io::strip_prefix(ckpt.optimizer, "generator.")); });
     part("critic optimizer", [&] { critic_opt_.load_state(io::strip_prefix(ckpt.optimizer, "critic.")); });
+    if (ema_) part("generator EMA", [&] { ema_->load_state(io::strip_prefix(ckpt.optimizer, "generator_ema.")); });
     gen_.set_state(ckpt.rng);
     step_ = ckpt.step;
     history_.clear();

@@ -15,12 +15,12 @@
 
 namespace rflow::cli {
 
-void add_ema_flags(CLI::App* c, trainers::FlowMatchingConfig& train) {
-    c->add_option("--ema", train.ema_decay, "EMA decay of the weights in [0, 1) (0 = off); samples and metrics use the EMA")
+void add_ema_flags(CLI::App* c, float& decay, bool& warmup, const std::string& what) {
+    c->add_option("--ema", decay, "EMA decay of the weights in [0, 1) (0 = off); " + what)
         ->capture_default_str()->check(number_in(0, 1, false, true));
-    c->add_flag("--ema-warmup,!--no-ema-warmup", train.ema_warmup,
+    c->add_flag("--ema-warmup,!--no-ema-warmup", warmup,
                 std::string("EMA decay min(ema, (1 + n) / (10 + n)) at update n, so a short run's EMA is not its "
-                            "initialisation (default ") + (train.ema_warmup ? "on)" : "off)"));
+                            "initialisation (default ") + (warmup ? "on)" : "off)"));
 }
 
 void resume_training(trainers::FlowMatchingTrainer& trainer, const std::string& path,

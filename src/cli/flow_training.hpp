@@ -17,8 +17,8 @@ class App;
 
 namespace rflow::cli {
 
-/// --ema DECAY and --ema-warmup/--no-ema-warmup, defaults taken from `train` (see optim::Ema).
-void add_ema_flags(CLI::App* c, trainers::FlowMatchingConfig& train);
+/// --ema DECAY and --ema-warmup/--no-ema-warmup, defaults taken from the variables (see optim::Ema).
+void add_ema_flags(CLI::App* c, float& decay, bool& warmup, const std::string& what = "samples and metrics use the EMA");
 
 struct FlowLoopOptions {
     std::string label;            ///< progress bar label

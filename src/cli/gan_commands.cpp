@@ -23,6 +23,7 @@
 #include "rflow/data/idx.hpp"
 #include "rflow/data/toy2d.hpp"
 #include "rflow/nn/activation.hpp"
+#include "rflow/optim/ema.hpp"
 #include "rflow/nn/critic.hpp"
 #include "rflow/trainers/gan_trainer.hpp"
 #include "rflow/nn/conv_generator.hpp"
@@ -76,6 +77,9 @@ struct GanModels {
 };
 
 // --activation, or the method's default: ReLU for WGAN-GP (Gulrajani et al.'s toy networks; with
+// a config value for a resume message; a key the run does not set (an option left off) is "unset"
+std::string shown_or_unset(const nlohmann::json& v) { return v.is_null() ? "unset" : shown_value(v); }
+
 // SiLU the one-centred penalty oscillates, docs/gan-results.md), SiLU for the ReFlow-derived GANs.
 std::string gan_activation(const GanFlags& f) {
     if (!f.activation.empty()) return f.activation;
@@ -246,6 +250,10 @@ int run_gan_train(GanFlags& f) {
                                      {"zero_weight", f.train.loss_options.zero_weight},
                                      {"seed", f.train.seed}};
     config.update(settings);
+    if (f.train.ema_decay > 0.f) {  // absent when off, as in checkpoints from before the option
+        config["ema"] = std::stod(fmt("%.7g", f.train.ema_decay));  // 0.99, not 0.9900000095
+        config["ema_warmup"] = f.train.ema_warmup;
+    }
 
     fs::create_directories(f.output);
     const std::string ckpt_path = (fs::path(f.output) / "checkpoint.safetensors").string();
@@ -255,13 +263,14 @@ int run_gan_train(GanFlags& f) {
         io::Checkpoint c = as_input([&] { return io::load_checkpoint(ckpt_path); });
         const nlohmann::json saved = nlohmann::json::parse(c.config, nullptr, false);
         std::vector<std::string> keys{"method",     "image", "dataset",       "data_csv",
-                                      "latent_dim", "hidden", "depth", "base_channels", "activation"};
+                                      "latent_dim", "hidden", "depth", "base_channels", "activation",
+                                      "ema",        "ema_warmup"};
         for (const auto& kv : settings.items()) keys.push_back(kv.key());
         for (const std::string& key : keys)
             if (!saved.is_object() || saved.value(key, nlohmann::json()) != config.value(key, nlohmann::json()))
                 throw BadInput(ckpt_path + ": cannot resume: the checkpoint has " + key + " = " +
-                               (saved.is_object() ? shown_value(saved.value(key, nlohmann::json())) : "?") + ", this run " +
-                               shown_value(config.value(key, nlohmann::json())));
+                               (saved.is_object() ? shown_or_unset(saved.value(key, nlohmann::json())) : "?") +
+                               ", this run " + shown_or_unset(config.value(key, nlohmann::json())));
         try {
             trainer->restore(c);
         } catch (const Error& e) {
@@ -352,6 +361,16 @@ int run_gan_sample(const SampleFlags& f) {
     } catch (const Error& e) {
         throw BadInput(f.model + ": generator weights: " + e.what());
     }
+    if (config.contains("ema")) {  // sample the averaged generator, as training's pictures did
+        try {
+            std::vector<Tensor> params = m.generator->parameters();
+            optim::Ema ema(params, 0.f);
+            ema.load_state(io::strip_prefix(c.optimizer, "generator_ema."));
+            ema.copy_to(params);
+        } catch (const Error& e) {
+            throw BadInput(f.model + ": generator EMA: " + e.what());
+        }
+    }
     const std::string ext = fs::path(f.output).extension().string();
     if (ext != ".png" && (m.image || ext != ".csv"))
         throw BadInput("-o/--output must end in .png" + std::string(m.image ? "" : " or .csv") + ", got '" + f.output + "'");
@@ -427,6 +446,7 @@ std::function<int()> add_gan_commands(CLI::App& app) {
     train->add_option("--latent-dim", tf->latent_dim, "Size of z (default 2 for points, 64 for images)")->transform(count_in(1, kMaxWidth));
     train->add_option("--base-channels", tf->base_channels, "Images: channels of generator and critic")
         ->capture_default_str()->transform(count_in(1, kMaxWidth));
+    add_ema_flags(train, tf->train.ema_decay, tf->train.ema_warmup, "of the generator, used for samples and metrics");
     add_seed_option(train, tf->train.seed, "Seed of initialisation, z, batches and samples");
     train->add_option("-o,--output", tf->output, "Directory for checkpoint, metrics and pictures")->capture_default_str();
     train->add_option("--eval-every", tf->eval_every, "Generator steps between sliced-W2 evaluations / sample grids (0 = only at the end)")

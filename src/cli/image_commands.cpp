@@ -453,7 +453,7 @@ std::function<int()> add_image_commands(CLI::App& app) {
         ->capture_default_str()->transform(count_in(1, kMaxHeads));
     c->add_option("--label-dropout", f->train.label_dropout, "P(label -> null) for classifier-free guidance, in [0, 1]")
         ->capture_default_str()->check(probability());
-    add_ema_flags(c, f->train);
+    add_ema_flags(c, f->train.ema_decay, f->train.ema_warmup);
     c->add_option("--grad-clip", f->train.grad_clip, "Clip the global gradient norm (0 = off)")->capture_default_str()->check(non_negative());
     c->add_option("--time-sampling", f->train.time_sampler, "uniform or logit-normal")
         ->capture_default_str()->check(CLI::IsMember(trainers::time_sampler_names()));

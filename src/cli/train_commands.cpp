@@ -91,7 +91,7 @@ void add_common_flags(CLI::App* c, TrainFlags& f, const std::string& default_out
     // (moons: sliced W2 0.032-0.048 raw, 0.016 with the EMA; docs/toy-results.md)
     f.train.ema_decay = 0.999f;
     f.train.ema_warmup = true;
-    add_ema_flags(c, f.train);
+    add_ema_flags(c, f.train.ema_decay, f.train.ema_warmup);
     c->add_option("--grad-clip", f.train.grad_clip, "Clip the global gradient norm (0 = off)")->capture_default_str()->check(non_negative());
     c->add_option("-o,--output", f.output, "Directory for checkpoint, metrics and pictures")->capture_default_str();
     c->add_option("--checkpoint-every", f.checkpoint_every, "Steps between checkpoints (0 = only at the end)")

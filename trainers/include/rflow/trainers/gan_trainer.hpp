@@ -22,6 +22,7 @@
 #include "rflow/nn/critic_loss.hpp"
 #include "rflow/io/checkpoint.hpp"
 #include "rflow/nn/velocity_model.hpp"
+#include "rflow/optim/ema.hpp"
 #include "rflow/optim/optimizer.hpp"
 #include "rflow/trainers/coupling.hpp"
 
@@ -37,6 +38,8 @@ struct GANConfig {
     Shape latent_shape{2};           ///< z's shape per sample
     nn::CriticLossOptions loss_options;
     uint64_t seed = 0;               ///< seeds z, data batches and interpolation times
+    float ema_decay = 0.f;           ///< EMA of the generator's weights (0 = off); sample() uses it
+    bool ema_warmup = true;          ///< d = min(ema_decay, (1 + n) / (10 + n)), see optim::Ema
 };
 
 /// Names accepted as GANConfig::method.
@@ -67,12 +70,16 @@ public:
     GANStepStats step();
     void train(const GANProgressFn& progress = nullptr);
 
-    /// n samples G(z), z ~ N(0, I) from gen, without autograd.
+    /// n samples G(z), z ~ N(0, I) from gen, without autograd; with the EMA generator when there
+    /// is one (the training weights are put back afterwards).
     Tensor sample(int64_t n, Generator& gen);
+    /// The EMA of the generator's weights, or null when cfg.ema_decay == 0.
+    const optim::Ema* ema() const { return ema_.get(); }
     int64_t steps_done() const { return step_; }
     const std::vector<GANStepStats>& history() const { return history_; }
 
-    /// Generator ("generator.*") and critic ("critic.*") weights, both optimizers, RNG and step.
+    /// Generator ("generator.*") and critic ("critic.*") weights, both optimizers, the generator's
+    /// EMA ("generator_ema.*"), RNG and step.
     io::Checkpoint checkpoint(const std::string& config_json = "") const;
     void restore(const io::Checkpoint& ckpt);
 
@@ -92,6 +99,7 @@ private:
     trainers::DataSource data_;
     GANConfig cfg_;
     Generator gen_;
+    std::unique_ptr<optim::Ema> ema_;
     int64_t step_ = 0;
     std::vector<GANStepStats> history_;
 };
