@@ -5,7 +5,7 @@
 #
 #   wgan-gp: 8gaussians (rflow's definition: radius 2, std 0.1), generator 2->512^3->2 and critic
 #            2->512^3->1 (--activation, ReLU default), batch 256, n_critic 5, Adam 1e-4 betas
-#            (0.5, 0.9), lambda 10 with one t ~ U[0, 1] per sample, 1000 generator steps.
+#            (0.5, 0.9), lambda 10 (--lambda) with one t ~ U[0, 1] per sample, 1000 generator steps.
 #   moons:   1-RF, velocity MLP (x, t) 3->256^3->2 SiLU, batch 1024, Adam 1e-3, 5000 steps, fresh
 #            data and x0 ~ N(0, I), t ~ U[0, 1] every step; samples by Euler with 100 steps.
 #   metric:  sliced W2, 256 random unit directions, 10,000 model samples against 10,000 data
@@ -83,7 +83,7 @@ def wgan_gp(args):
             t = torch.rand(256, 1)
             xt = (t * real + (1 - t) * fake).requires_grad_(True)
             g, = torch.autograd.grad(D(xt).sum(), xt, create_graph=True)
-            penalty = 10.0 * ((g.norm(dim=1) - 1) ** 2).mean()
+            penalty = args.penalty_weight * ((g.norm(dim=1) - 1) ** 2).mean()
             loss = D(fake).mean() - D(real).mean() + penalty
             od.zero_grad()
             loss.backward()
@@ -139,6 +139,8 @@ def main():
     ap.add_argument("--eval-every", type=int)
     ap.add_argument("--activation", choices=sorted(ACTS), default="relu")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--lambda", dest="penalty_weight", type=float, default=10.0,
+                    help="wgan-gp: penalty weight (rflow's default on points is 0.1, the authors' toy value)")
     ap.add_argument("--ema", type=float, default=0.0, help="moons: EMA decay with warmup (0 = off, the raw weights)")
     ap.add_argument("--score", metavar="CSV", help="score these points (x,y rows after a header) instead of training")
     args = ap.parse_args()

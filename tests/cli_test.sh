@@ -173,6 +173,10 @@ f = open(sys.argv[1], "rb"); n = struct.unpack("<Q", f.read(8))[0]
 print(json.loads(json.loads(f.read(n))["__metadata__"]["config"])["activation"])' "$1/checkpoint.safetensors"
 }
 [ "$(gan_activation "$dir/gan-wgan-gp")" = relu ]; check "gan wgan-gp defaults to relu" 0 $?
+python3 -c 'import json, struct, sys
+f = open(sys.argv[1], "rb"); n = struct.unpack("<Q", f.read(8))[0]
+sys.exit(abs(json.loads(json.loads(f.read(n))["__metadata__"]["config"])["lambda"] - 0.1) > 1e-6)' \
+    "$dir/gan-wgan-gp/checkpoint.safetensors"; check "gan wgan-gp on points defaults to lambda 0.1" 0 $?
 [ "$(gan_activation "$dir/gan-zero-centered")" = silu ]; check "gan zero-centered defaults to silu" 0 $?
 "$rflow" gan train --method wgan-gp --activation tanh --steps 5 "${gsmall[@]}" -o "$dir/gan-tanh" >/dev/null 2>&1
 check "gan train --activation tanh" 0 $?
