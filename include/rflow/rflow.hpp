@@ -22,6 +22,7 @@
 #include "rflow/io/safetensors.hpp"
 #include "rflow/loss.hpp"
 #include "rflow/metrics.hpp"
+#include "rflow/models.hpp"
 #include "rflow/nn/activation.hpp"
 #include "rflow/nn/attention.hpp"
 #include "rflow/nn/attention_scale.hpp"

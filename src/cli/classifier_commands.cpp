@@ -182,9 +182,7 @@ int run_train_classifier(const ClassifierFlags& f) {
     if (!reference.defined()) reference = emo_cost_embedding(head_weight(*model));
     const MistakeStats after = evaluate(*model, test, reference);
     model->eval();
-    nlohmann::json config = {{"classifier_config", {{"in_channels", cc.in_channels}, {"image_size", cc.image_size},
-                                                    {"num_classes", cc.num_classes}, {"width", cc.width},
-                                                    {"features", cc.features}}},
+    nlohmann::json config = {{"classifier_config", nlohmann::json::parse(rflow::classifier_config_json(cc))},
                              {"dataset", "fashion-mnist"}, {"test_accuracy", after.accuracy}, {"steps", f.steps},
                              {"loss", f.loss}, {"init", f.init}};
     io::Checkpoint c;

@@ -18,6 +18,7 @@
 #include "rflow/nn/lora.hpp"
 #include "rflow/nn/unet.hpp"
 #include "rflow/nn/velocity_mlp.hpp"
+#include "rflow/models.hpp"
 #include "rflow/samplers/sampler.hpp"
 #include "rflow/trainers/coupling.hpp"
 
@@ -51,19 +52,14 @@ auto as_input(F&& f) -> decltype(f()) {
     }
 }
 
-nlohmann::json model_config_json(const nn::VelocityMLPConfig& cfg);
-nlohmann::json model_config_json(const nn::UNetConfig& cfg);
-/// Error naming the key when the JSON lacks one or has the wrong type.
-nn::VelocityMLPConfig model_config_from_json(const nlohmann::json& j, const std::string& source);
-nn::UNetConfig unet_config_from_json(const nlohmann::json& j, const std::string& source);
-/// {"model": "dit", ...}: a DiT backbone (nn/dit.hpp).
-nlohmann::json model_config_json(const nn::DiTConfig& cfg);
-nn::DiTConfig dit_config_from_json(const nlohmann::json& j, const std::string& source);
-/// A text-conditioned DiT's config with its tokenizer (pieces as hex, so any bytes survive JSON).
-nlohmann::json model_config_json(const nn::TextDiT& m);
-std::unique_ptr<nn::TextDiT> text_dit_from_json(const nlohmann::json& j, const std::string& source, Generator& init);
+/// A model config (rflow/models.hpp) as a JSON value, to store in a checkpoint's config.
+template <class Config>
+nlohmann::json model_config_json(const Config& cfg) {
+    return nlohmann::json::parse(rflow::model_config_json(cfg));
+}
 
-/// A trained model read back from a checkpoint written by `rflow train|reflow|distill|train-images`.
+/// A trained model read back from a checkpoint written by `rflow train|reflow|distill|train-images`
+/// (rflow::load_model, with the config parsed and its keys the commands read checked).
 struct LoadedModel {
     std::unique_ptr<nn::VelocityModel> model;
     Shape sample_shape;     ///< one sample: [D] for points, [C, H, W] for images
@@ -78,14 +74,13 @@ struct LoadedModel {
     int64_t distilled_steps() const { return config.value("distill_k", int64_t{0}); }
 };
 
-/// A classifier written by `rflow train-classifier`.
+/// A classifier written by `rflow train-classifier` (BadInput naming the file otherwise).
 std::unique_ptr<nn::Classifier> load_classifier(const std::string& path);
 /// Logits (or features) of many images, in batches, without recording.
 Tensor classify(nn::Classifier& c, const Tensor& images, bool features);
 
 /// LoRA settings as stored in a checkpoint's config ("lora": {...}) and read back.
 nlohmann::json lora_json(const nn::LoRATargets& targets, const nn::LoRAConfig& cfg);
-void lora_from_json(const nlohmann::json& j, const std::string& source, nn::LoRATargets& targets, nn::LoRAConfig& cfg);
 
 /// Applies adapters given as "path[:weight]" (a PEFT directory or a kohya file) by merging each
 /// into the model's weights in turn (weights add up). BadInput naming the spec on errors.

@@ -9,24 +9,27 @@
 
 #include <nlohmann/json.hpp>
 
+#include "rflow/models.hpp"
+
 namespace rflow::cli {
 
-/// Upper bounds of the sizes a flag, or the model config in a file, may ask for.
+/// Upper bounds of the sizes a flag may ask for; those of a model come from the model registry
+/// (rflow/models.hpp), which holds a model config in a file to the same limits.
 constexpr int64_t kMaxSteps = 1'000'000'000;     ///< optimisation steps (and step intervals)
 constexpr int64_t kMaxSolverSteps = 1'000'000;   ///< steps of a fixed-step ODE solver
 constexpr int64_t kMaxBatch = 1 << 20;           ///< batch size
-constexpr int64_t kMaxWidth = 16384;             ///< hidden widths, channels, token widths, latents
-constexpr int64_t kMaxDepth = 256;               ///< layers, blocks
-constexpr int64_t kMaxHeads = 1024;              ///< attention heads
-constexpr int64_t kMaxImageSize = 2048;          ///< image side in pixels
-constexpr int64_t kMaxParameters = int64_t{1} << 30;  ///< network parameters (4 GiB of float32 weights)
+constexpr int64_t kMaxWidth = model_limits::kMaxWidth;
+constexpr int64_t kMaxDepth = model_limits::kMaxDepth;
+constexpr int64_t kMaxHeads = model_limits::kMaxHeads;
+constexpr int64_t kMaxImageSize = model_limits::kMaxImageSize;
+constexpr int64_t kMaxParameters = model_limits::kMaxParameters;
 constexpr int64_t kMaxSamples = 1'000'000;       ///< samples drawn for pictures and metrics
 constexpr int64_t kMaxPairs = 10'000'000;        ///< reflow/distill pairs
 constexpr int64_t kMaxThreads = 4096;
 constexpr int64_t kMaxInnerSteps = 10000;        ///< GAN critic / regression steps per generator step
-constexpr int64_t kMaxClasses = 1'000'000;       ///< a class index
+constexpr int64_t kMaxClasses = model_limits::kMaxClasses;
 constexpr int64_t kMaxW2Points = 10000;          ///< exact W2 is an O(n^3) assignment
-constexpr int64_t kMaxChannelMult = 64;          ///< a U-Net level's channel multiplier
+constexpr int64_t kMaxChannelMult = model_limits::kMaxChannelMult;
 
 /// A whole number in [lo, hi]; the value is rewritten in plain digits ("1e3" -> "1000"), so
 /// register it with Option::transform.
