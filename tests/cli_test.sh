@@ -204,6 +204,10 @@ if [ -f "$fm/train-images-idx3-ubyte.gz" ]; then
     "$rflow" sample --model "$dir/img/checkpoint.safetensors" -n 8 --class 10 -o "$dir/g3.png" >/dev/null 2>&1
     check "class outside the model's classes" 2 $?
     "$rflow" train-classifier --steps 20 --batch-size 32 -o "$dir/clf" >/dev/null 2>&1; check "train-classifier" 0 $?
+    "$rflow" train-classifier --steps 24 --batch-size 32 -o "$dir/clf" --resume 2>&1 >/dev/null |
+        grep -q "resumed from .* at step 20"; check "train-classifier --resume" 0 $?
+    "$rflow" train-classifier --steps 30 --batch-size 16 -o "$dir/clf" --resume 2>&1 >/dev/null |
+        grep -q "batch_size = 32, this run 16"; check "train-classifier --resume refuses another batch size" 0 $?
     "$rflow" train-classifier --init "$dir/clf/classifier.safetensors" --loss ce+emo --steps 3 --batch-size 16 \
         -o "$dir/clf_emo" >/dev/null 2>&1; check "train-classifier --loss ce+emo (fine-tune)" 0 $?
     grep -q '"mean_mistake_cost"' "$dir/clf_emo/metrics.json"; check "classifier metrics report the cost of mistakes" 0 $?

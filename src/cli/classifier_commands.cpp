@@ -11,22 +11,20 @@
 #include "classifier_commands.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "cli_common.hpp"
 #include "flag_checks.hpp"
-#include "progress.hpp"
+#include "training_run.hpp"
 #include "rflow/data/idx.hpp"
 #include "rflow/emo_loss.hpp"
 #include "rflow/io/atomic_file.hpp"
 #include "rflow/io/checkpoint.hpp"
 #include "rflow/nn/classifier.hpp"
 #include "rflow/ops.hpp"
-#include "rflow/optim/adam.hpp"
-#include "rflow/optim/schedule.hpp"
+#include "rflow/trainers/classifier_trainer.hpp"
 
 namespace rflow::cli {
 
@@ -44,41 +42,15 @@ struct ClassifierFlags {
     int threads = 0;
     std::string init;                  // fine-tune this classifier
     std::string loss = "ce";           // ce | emo | ce+emo | emo+ce
-    std::string cost = "fixed";        // fixed | adaptive
+    std::string cost = "fixed";        // fixed | adaptive | centroids
+    bool resume = false;
+    int64_t log_every = 100, checkpoint_every = 0;
+    double time_budget_min = 0;
 };
 
 /// Fashion-MNIST garment groups: tops (T-shirt, pullover, dress, coat, shirt), trousers, footwear
 /// (sandal, sneaker, ankle boot), bags.
 constexpr int kGroup[10] = {0, 1, 0, 0, 0, 2, 0, 2, 3, 2};
-
-Tensor head_weight(const nn::Classifier& m) {
-    for (const auto& [name, t] : m.named_parameters())
-        if (name == "fc2.weight") return t;
-    throw Error("classifier has no fc2.weight");
-}
-
-/// Class means of the classifier's penultimate features over (up to 20,000 of) the training images.
-Tensor class_centroids(nn::Classifier& model, const data::MnistSplit& train) {
-    const int64_t n = std::min<int64_t>(train.images.size(0), 20000);
-    model.eval();
-    const Tensor feats = classify(model, train.images.slice(0, 0, n), true);
-    model.train();
-    const int64_t k = model.config().num_classes, d = feats.size(1);
-    std::vector<double> sums(static_cast<size_t>(k * d), 0.0);
-    std::vector<int64_t> counts(static_cast<size_t>(k), 0);
-    const std::vector<float> f = feats.to_vector();
-    for (int64_t i = 0; i < n; ++i) {
-        const int64_t c = train.labels[i];
-        ++counts[c];
-        for (int64_t j = 0; j < d; ++j) sums[c * d + j] += f[i * d + j];
-    }
-    std::vector<float> mean(static_cast<size_t>(k * d));
-    for (int64_t c = 0; c < k; ++c) {
-        if (counts[c] == 0) throw BadInput("class " + std::to_string(c) + " has no training images");
-        for (int64_t j = 0; j < d; ++j) mean[c * d + j] = static_cast<float>(sums[c * d + j] / counts[c]);
-    }
-    return Tensor::from_vector(mean, {k, d});
-}
 
 struct MistakeStats {
     double accuracy = 0, mean_cost = 0, cross_group = 0;
@@ -88,7 +60,7 @@ struct MistakeStats {
 /// Accuracy, mean semantic cost of mistakes under the normalised embedding `cost`, cross-group share.
 MistakeStats evaluate(nn::Classifier& model, const data::MnistSplit& test, const Tensor& cost) {
     model.eval();
-    const std::vector<float> l = classify(model, test.images, false).to_vector();
+    const std::vector<float> l = trainers::classify(model, test.images, false).to_vector();
     const std::vector<float> e = cost.to_vector();
     const int64_t classes = cost.size(0), d = cost.size(1), n = test.images.size(0);
     MistakeStats s;
@@ -121,7 +93,7 @@ int run_train_classifier(const ClassifierFlags& f) {
                        "classifier that gives the costs); or use --cost-embedding adaptive");
     data::MnistSplit train = as_input([&] { return data::load_fashion_mnist(f.data_dir, true); });
     data::MnistSplit test = as_input([&] { return data::load_fashion_mnist(f.data_dir, false); });
-    Generator g(f.seed, 0), batches(f.seed, 1);
+    Generator g(f.seed, 0);
     std::unique_ptr<nn::Classifier> model;
     if (!f.init.empty()) {
         model = load_classifier(f.init);
@@ -133,13 +105,12 @@ int run_train_classifier(const ClassifierFlags& f) {
     // frozen embeddings from --init: its head, and its class centroids (the reference for reporting)
     Tensor init_head, reference;
     if (!f.init.empty()) {
-        init_head = emo_cost_embedding(head_weight(*model));
-        reference = emo_cost_embedding(class_centroids(*model, train));
+        init_head = emo_cost_embedding(trainers::classifier_head_weight(*model));
+        reference = emo_cost_embedding(as_input([&] { return trainers::class_centroids(*model, train.images, train.labels); }));
     }
     const std::vector<std::string>& names = data::fashion_mnist_class_names();
-    MistakeStats before;
     if (reference.defined()) {
-        before = evaluate(*model, test, reference);
+        const MistakeStats before = evaluate(*model, test, reference);
         std::printf("--init %s: test accuracy %.4f, mean cost of mistakes %.4f, cross-group %.3f\n", f.init.c_str(),
                     before.accuracy, before.mean_cost, before.cross_group);
         const std::vector<float> e = reference.to_vector();
@@ -152,55 +123,56 @@ int run_train_classifier(const ClassifierFlags& f) {
                     names[0].c_str(), cost_of(6, 0), names[6].c_str(), names[8].c_str(), cost_of(6, 8),
                     names[7].c_str(), names[9].c_str(), cost_of(7, 9));
     }
-    optim::AdamOptions ao;
-    ao.lr = f.lr;
-    optim::Adam opt(model->parameters(), ao);
-    optim::WarmupCosineSchedule schedule(f.steps / 50, f.steps, 0.02f);  // cosine decay to 2% of lr
-    fs::create_directories(f.output);
-    Progress bar("train-classifier", f.steps, 100);
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int64_t step = 1; step <= f.steps; ++step) {
-        std::vector<int64_t> idx(f.batch);
-        batches.randint(idx.data(), f.batch, 0, train.images.size(0));
-        std::vector<int64_t> labels;
-        for (int64_t i : idx) labels.push_back(train.labels[i]);
-        optim::apply_schedule(opt, schedule, step, {f.lr});
-        opt.zero_grad();
-        const Tensor cost = kind == ClassifierLoss::ce ? Tensor()
-                            : f.cost == "fixed"        ? init_head
-                            : f.cost == "centroids"    ? reference
-                                                       : emo_cost_embedding(head_weight(*model));
-        Tensor loss = classifier_objective(kind, model->forward(index_select(train.images, 0, idx)), labels, cost);
-        const float value = loss.item();
-        if (!std::isfinite(value)) throw Error("non-finite classifier loss at step " + std::to_string(step));
-        loss.backward();
-        opt.step();
-        bar.update(step, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
-                   "loss " + fmt("%.4f", value));
+    trainers::ClassifierTrainConfig tc;
+    tc.steps = f.steps;
+    tc.batch = f.batch;
+    tc.lr = f.lr;
+    tc.seed = f.seed;
+    tc.loss = kind;
+    tc.cost = f.cost;
+    trainers::ClassifierTrainer trainer(*model, train.images, train.labels, tc,
+                                        f.cost == "fixed" ? init_head : f.cost == "centroids" ? reference : Tensor());
+    // the config is what rebuilds the classifier (load_classifier) and what a resume must match
+    const nlohmann::json config = {{"classifier_config", nlohmann::json::parse(rflow::classifier_config_json(cc))},
+                                   {"dataset", "fashion-mnist"}, {"steps", f.steps}, {"batch_size", f.batch},
+                                   {"lr", f.lr}, {"seed", f.seed}, {"loss", f.loss},
+                                   {"cost_embedding", kind == ClassifierLoss::ce ? "none" : f.cost}, {"init", f.init}};
+    RunOptions ro;
+    ro.label = "train-classifier";
+    ro.output = f.output;
+    ro.checkpoint_name = "classifier.safetensors";
+    ro.total_steps = f.steps;
+    ro.resume = f.resume;
+    ro.log_every = f.log_every;
+    ro.checkpoint_every = f.checkpoint_every;
+    ro.time_budget_min = f.time_budget_min;
+    TrainingRun run(ro, config);
+    run.resume({"classifier_config", "loss", "cost_embedding", "init", "batch_size", "lr", "seed"},
+               [&](const io::Checkpoint& c) { trainer.restore(c); });
+    const auto checkpoint = [&] { return trainer.checkpoint(run.config_json()); };
+    try {
+        trainer.train([&](const trainers::TrainProgress& p) {
+            return run.after_step(p.step, p.elapsed_s, {{"loss", p.loss}}, checkpoint);
+        });
+        run.finish(checkpoint());
+    } catch (const trainers::NonFiniteError& e) {
+        throw Error(run.diverged(e.what(), trainer.resumed_from()));
     }
-    bar.finish();
-    if (!reference.defined()) reference = emo_cost_embedding(head_weight(*model));
+    if (!reference.defined()) reference = emo_cost_embedding(trainers::classifier_head_weight(*model));
     const MistakeStats after = evaluate(*model, test, reference);
     model->eval();
-    nlohmann::json config = {{"classifier_config", nlohmann::json::parse(rflow::classifier_config_json(cc))},
-                             {"dataset", "fashion-mnist"}, {"test_accuracy", after.accuracy}, {"steps", f.steps},
-                             {"loss", f.loss}, {"init", f.init}};
-    io::Checkpoint c;
-    c.model = model->state_dict();
-    c.config = config.dump();
-    c.step = f.steps;
-    const std::string path = (fs::path(f.output) / "classifier.safetensors").string();
-    io::save_checkpoint(path, c);
+    const std::string& path = run.checkpoint_path();
     const nlohmann::json report = {{"loss", f.loss},
                                    {"cost_embedding", kind == ClassifierLoss::ce ? "none" : f.cost},
                                    {"init", f.init},
-                                   {"steps", f.steps},
+                                   {"steps", trainer.steps_done()},
                                    {"lr", f.lr},
                                    {"test_accuracy", after.accuracy},
                                    {"mistakes", after.mistakes},
                                    {"mean_mistake_cost", after.mean_cost},
                                    {"cross_group_mistakes", after.cross_group},
                                    {"reference", f.init.empty() ? "trained head" : "init class centroids"}};
+    run.log({{"step", trainer.steps_done()}, {"test_accuracy", after.accuracy}, {"mean_mistake_cost", after.mean_cost}});
     const std::string text = report.dump() + "\n";
     io::write_file_atomic((fs::path(f.output) / "metrics.json").string(), text.data(), text.size());
     std::printf("test accuracy %.4f (%lld mistakes), mean cost of mistakes %.4f, cross-group %.3f\nwrote %s\n",
@@ -220,9 +192,16 @@ std::function<int()> add_classifier_commands(CLI::App& app) {
     k->add_option("--batch-size", f->batch, "Batch size")->capture_default_str()->transform(count_in(1, kMaxBatch));
     k->add_option("--lr", f->lr, "Adam learning rate")->capture_default_str()->check(finite_positive());
     add_seed_option(k, f->seed, "Seed");
-    k->add_option("-o,--output", f->output, "Directory for classifier.safetensors and metrics.json")
+    k->add_option("-o,--output", f->output, "Directory for classifier.safetensors, metrics.jsonl and metrics.json")
         ->capture_default_str();
     k->add_option("--threads", f->threads, "CPU threads (0 = all cores)")->capture_default_str()->transform(count_in(0, kMaxThreads));
+    k->add_flag("--resume", f->resume, "Continue from <output>/classifier.safetensors");
+    k->add_option("--log-every", f->log_every, "Steps between metrics.jsonl lines (window-mean loss)")
+        ->capture_default_str()->transform(count_in(1, kMaxSteps));
+    k->add_option("--checkpoint-every", f->checkpoint_every, "Steps between checkpoints (0 = only at the end)")
+        ->capture_default_str()->transform(count_in(0, kMaxSteps));
+    k->add_option("--time-budget", f->time_budget_min, "Stop after this many minutes of training (0 = no limit)")
+        ->capture_default_str()->check(non_negative());
     k->add_option("--init", f->init, "Fine-tune this classifier (from rflow train-classifier) instead of a new one");
     k->add_option("--loss", f->loss,
                   "ce | emo | ce+emo (value of CE, gradient half CE half rescaled EMO) | emo+ce (EMO plus rescaled CE)")

@@ -22,16 +22,6 @@ std::unique_ptr<nn::Classifier> load_classifier(const std::string& path) {
     return as_input([&] { return rflow::load_classifier(path); });
 }
 
-Tensor classify(nn::Classifier& c, const Tensor& images, bool features) {
-    NoGradGuard ng;
-    std::vector<Tensor> parts;
-    for (int64_t i = 0; i < images.size(0); i += 500) {
-        Tensor x = images.slice(0, i, std::min<int64_t>(i + 500, images.size(0)));
-        parts.push_back(features ? c.features(x) : c.forward(x));
-    }
-    return concat(parts, 0);
-}
-
 nn::VelocityMLP& LoadedModel::mlp() const {
     auto* m = dynamic_cast<nn::VelocityMLP*>(model.get());
     if (!m) throw BadInput(path + ": this command needs a 2-D point model, not an image model");

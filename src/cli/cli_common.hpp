@@ -76,8 +76,6 @@ struct LoadedModel {
 
 /// A classifier written by `rflow train-classifier` (BadInput naming the file otherwise).
 std::unique_ptr<nn::Classifier> load_classifier(const std::string& path);
-/// Logits (or features) of many images, in batches, without recording.
-Tensor classify(nn::Classifier& c, const Tensor& images, bool features);
 
 /// LoRA settings as stored in a checkpoint's config ("lora": {...}) and read back.
 nlohmann::json lora_json(const nn::LoRATargets& targets, const nn::LoRAConfig& cfg);

@@ -1,15 +1,16 @@
-// The training loop shared by `rflow train|reflow|distill` and `rflow train-images`: resume from
-// the output's checkpoint, a progress bar, a metrics.jsonl line of the mean loss every log_every
-// steps, periodic and final atomic checkpoints, an optional time budget and a per-step hook.
+// The flow-matching side of the training harness, shared by `rflow train|reflow|distill` and
+// `rflow train-images`: the EMA flags, resuming a FlowMatchingTrainer (with its EMA checks), and
+// the loop that drives it through a TrainingRun (training_run.hpp).
 #pragma once
 
 #include <cstdint>
 #include <functional>
-#include <iosfwd>
+#include <vector>
 #include <string>
 
 #include "rflow/io/checkpoint.hpp"
 #include "rflow/trainers/flow_matching.hpp"
+#include "training_run.hpp"
 
 namespace CLI {
 class App;
@@ -20,38 +21,18 @@ namespace rflow::cli {
 /// --ema DECAY and --ema-warmup/--no-ema-warmup, defaults taken from the variables (see optim::Ema).
 void add_ema_flags(CLI::App* c, float& decay, bool& warmup, const std::string& what = "samples and metrics use the EMA");
 
-struct FlowLoopOptions {
-    std::string label;            ///< progress bar label
-    std::string checkpoint_path;
-    std::string config_json;      ///< stored in every checkpoint
-    int64_t log_every = 100;
-    int64_t checkpoint_every = 0; ///< 0 = only at the end
-    double time_budget_min = 0;   ///< 0 = no limit
-    std::function<void(int64_t step)> on_step;  ///< after each step's bookkeeping (e.g. sample grids)
-    std::function<void(io::Checkpoint&)> on_save;  ///< adds state of the caller's own to each checkpoint
-};
+/// Resumes the trainer through the run (TrainingRun::resume with `keys`), refusing first an EMA
+/// decay or warmup that differs from the checkpoint's ("ema", "ema_warmup"; absent: 0, false),
+/// with the flag that would continue it; `check` may refuse too. Returns the step, or -1.
+int64_t resume_training(trainers::FlowMatchingTrainer& trainer, TrainingRun& run, const std::vector<std::string>& keys = {},
+                        const std::function<void(const io::Checkpoint&)>& check = nullptr);
 
-/// Restores the trainer from `path` (BadInput naming the file if unreadable); `check` may
-/// reject the checkpoint (throw BadInput) before anything is restored, as does an EMA decay or
-/// warmup that differs from the checkpoint's config ("ema", "ema_warmup"; absent: 0, false). Prints where it resumed.
-void resume_training(trainers::FlowMatchingTrainer& trainer, const std::string& path,
-                     const std::function<void(const io::Checkpoint&)>& check = nullptr);
-
-/// Writes c to path unless its weights or optimizer state hold a NaN or infinity (NonFiniteError
-/// then): a checkpoint is kept as the last good one, so it is never a diverged one.
-void save_finite_checkpoint(const std::string& path, const io::Checkpoint& c);
-
-/// Removes the write temporaries that killed runs left in the folder of `path`, saying so.
-void remove_orphaned_temps_beside(const std::string& path);
-
-/// Trains to the configured step count (or the time budget), then writes the final checkpoint.
-/// First removes temporary files that killed runs left in the checkpoint's folder. A checkpoint
-/// with non-finite weights is never written; divergence ends in an Error made by diverged_message.
-void run_flow_loop(trainers::FlowMatchingTrainer& trainer, std::ostream& metrics, const FlowLoopOptions& o);
-
-/// "training diverged: <what>", saying when the run had resumed (and diverged again), which
-/// checkpoint step is kept, and suggesting a lower --lr. saved_step / resumed_from: -1 for none.
-std::string diverged_message(const std::string& what, int64_t resumed_from, int64_t saved_step,
-                             const std::string& checkpoint_path);
+/// Trains to the configured step count (or the run's time budget), then writes the final
+/// checkpoint; `on_step` runs after each step's bookkeeping (e.g. sample grids), `on_save` adds
+/// state of the caller's own to each checkpoint. Divergence ends in an Error saying which
+/// checkpoint step is kept.
+void run_flow_loop(trainers::FlowMatchingTrainer& trainer, TrainingRun& run,
+                   const std::function<void(int64_t step)>& on_step = nullptr,
+                   const std::function<void(io::Checkpoint&)>& on_save = nullptr);
 
 }  // namespace rflow::cli

@@ -17,7 +17,6 @@
 
 #include "cli_common.hpp"
 #include "flow_training.hpp"
-#include "progress.hpp"
 #include "rflow/autograd.hpp"
 #include "rflow/data/csv.hpp"
 #include "rflow/data/idx.hpp"
@@ -78,9 +77,6 @@ struct GanModels {
 };
 
 // --activation, or the method's default: ReLU for WGAN-GP (Gulrajani et al.'s toy networks; with
-// a config value for a resume message; a key the run does not set (an option left off) is "unset"
-std::string shown_or_unset(const nlohmann::json& v) { return v.is_null() ? "unset" : shown_value(v); }
-
 // SiLU the one-centred penalty oscillates, docs/gan-results.md), SiLU for the ReFlow-derived GANs.
 std::string gan_activation(const GanFlags& f) {
     if (!f.activation.empty()) return f.activation;
@@ -263,31 +259,22 @@ int run_gan_train(GanFlags& f) {
         config["ema_warmup"] = f.train.ema_warmup;
     }
 
-    fs::create_directories(f.output);
-    const std::string ckpt_path = (fs::path(f.output) / "checkpoint.safetensors").string();
-    const std::string metrics_path = (fs::path(f.output) / "metrics.jsonl").string();
+    RunOptions ro;
+    ro.label = "gan " + f.train.method;
+    ro.output = f.output;
+    ro.total_steps = f.train.steps;
+    ro.resume = f.resume;
+    ro.log_every = f.log_every;
+    ro.checkpoint_every = f.checkpoint_every;
+    ro.time_budget_min = f.time_budget_min;
+    TrainingRun run(ro, config);
+    const std::string& ckpt_path = run.checkpoint_path();
     const std::string png = (fs::path(f.output) / "samples.png").string();
-    if (f.resume && fs::exists(ckpt_path)) {
-        io::Checkpoint c = as_input([&] { return io::load_checkpoint(ckpt_path); });
-        const nlohmann::json saved = nlohmann::json::parse(c.config, nullptr, false);
-        std::vector<std::string> keys{"method",     "image", "dataset",       "data_csv",
-                                      "latent_dim", "hidden", "depth", "base_channels", "activation",
-                                      "ema",        "ema_warmup"};
-        for (const auto& kv : settings.items()) keys.push_back(kv.key());
-        for (const std::string& key : keys)
-            if (!saved.is_object() || saved.value(key, nlohmann::json()) != config.value(key, nlohmann::json()))
-                throw BadInput(ckpt_path + ": cannot resume: the checkpoint has " + key + " = " +
-                               (saved.is_object() ? shown_or_unset(saved.value(key, nlohmann::json())) : "?") +
-                               ", this run " + shown_or_unset(config.value(key, nlohmann::json())));
-        try {
-            trainer->restore(c);
-        } catch (const Error& e) {
-            throw BadInput(ckpt_path + ": " + e.what());
-        }
-        std::fprintf(stderr, "resumed from %s at step %lld\n", ckpt_path.c_str(), static_cast<long long>(c.step));
-    }
-    std::ofstream metrics(metrics_path, f.resume ? std::ios::app : std::ios::trunc);
-    if (!metrics) throw Error("cannot write " + metrics_path);
+    std::vector<std::string> keys{"method",     "image",  "dataset", "data_csv",      "latent_dim",
+                                  "hidden",     "depth",  "base_channels", "activation", "ema",
+                                  "ema_warmup"};
+    for (const auto& kv : settings.items()) keys.push_back(kv.key());
+    run.resume(keys, [&](const io::Checkpoint& c) { trainer->restore(c); });
 
     const float extent = image ? 0.f : plot_extent(reference);
     auto evaluate = [&](int64_t step) {
@@ -297,13 +284,13 @@ int run_gan_train(GanFlags& f) {
             io::write_image_grid_png(png, grid, 8, 2, 2,
                                      {{"rflow-model", ckpt_path}, {"method", f.train.method},
                                       {"step", std::to_string(step)}, {"seed", std::to_string(f.train.seed + 1)}});
-            metrics << nlohmann::json{{"step", step}, {"samples", png}}.dump() << "\n" << std::flush;
+            run.log({{"step", step}, {"samples", png}});
             return std::string("grid");
         }
         const Tensor x = trainer->sample(f.num_samples, g).to(Device::cpu);
         Generator proj(f.train.seed + 1, 4);
         const double sw = sliced_wasserstein(x, reference, proj);
-        metrics << nlohmann::json{{"step", step}, {"sliced_w2", sw}, {"sliced_w2_floor", floor}}.dump() << "\n" << std::flush;
+        run.log({{"step", step}, {"sliced_w2", sw}, {"sliced_w2_floor", floor}});
         const std::string footer = "rflow gan " + f.train.method + " | " + f.data.name() + " | seed " +
                                    std::to_string(f.train.seed) + " | step " + std::to_string(step) + " | sliced W2 " +
                                    fmt("%.4f", sw) + (floor > 0 ? " (data vs data " + fmt("%.4f", floor) + ")" : "");
@@ -319,41 +306,36 @@ int run_gan_train(GanFlags& f) {
                  f.train.method.c_str(), f.data.name().c_str(), static_cast<long long>(m.generator->num_parameters()),
                  static_cast<long long>(m.critic->num_parameters()), static_cast<long long>(f.train.steps),
                  static_cast<long long>(f.train.batch));
-    remove_orphaned_temps_beside(ckpt_path);
-    Progress bar("gan " + f.train.method, f.train.steps, f.log_every);
     std::vector<float> critic_losses;
     std::string last_eval;
     int64_t evaluated_at = -1;
-    trainer->train([&](const trainers::GANStepStats& s, double elapsed) {
-        critic_losses.push_back(s.critic_loss);
-        bar.update(s.step, elapsed, "critic " + fmt("%.4f", s.critic_loss) + " gen " + fmt("%.4f", s.generator_loss) +
-                                        (last_eval.empty() ? "" : " | " + last_eval));
-        if (s.step % f.log_every == 0)
-            metrics << nlohmann::json{{"step", s.step},          {"critic_loss", s.critic_loss},
-                                      {"wasserstein_gap", s.wasserstein_gap}, {"penalty", s.penalty},
-                                      {"generator_loss", s.generator_loss},   {"elapsed_s", elapsed}}.dump()
-                    << "\n" << std::flush;
-        if (f.eval_every > 0 && s.step % f.eval_every == 0) {
-            last_eval = evaluate(s.step);
-            evaluated_at = s.step;
-        }
-        if (f.checkpoint_every > 0 && s.step % f.checkpoint_every == 0)
-            save_finite_checkpoint(ckpt_path, trainer->checkpoint(config.dump()));
-        if (f.time_budget_min > 0 && elapsed > 60 * f.time_budget_min) {
-            std::fprintf(stderr, "\ntime budget of %.1f min reached at step %lld\n", f.time_budget_min,
-                         static_cast<long long>(s.step));
-            return false;
-        }
-        return true;
-    });
-    bar.finish();
-    save_finite_checkpoint(ckpt_path, trainer->checkpoint(config.dump()));
+    const auto checkpoint = [&] { return trainer->checkpoint(run.config_json()); };
+    try {
+        trainer->train([&](const trainers::GANStepStats& s, double elapsed) {
+            critic_losses.push_back(s.critic_loss);
+            const bool go_on = run.after_step(s.step, elapsed,
+                                              {{"critic_loss", s.critic_loss},
+                                               {"wasserstein_gap", s.wasserstein_gap},
+                                               {"penalty", s.penalty},
+                                               {"generator_loss", s.generator_loss}},
+                                              checkpoint, last_eval);
+            if (f.eval_every > 0 && s.step % f.eval_every == 0) {
+                last_eval = evaluate(s.step);
+                evaluated_at = s.step;
+            }
+            return go_on;
+        });
+        run.finish(checkpoint());
+    } catch (const trainers::NonFiniteError& e) {
+        throw Error(run.diverged(e.what(), -1));
+    }
     if (evaluated_at != trainer->steps_done()) last_eval = evaluate(trainer->steps_done());  // one row per step
     if (!critic_losses.empty())
         io::write_curve_png((fs::path(f.output) / "loss.png").string(), f.train.method + " critic loss", critic_losses,
                             false);
     std::printf("gan %s: %s after %lld generator steps\nwrote %s, %s, %s\n", f.train.method.c_str(), last_eval.c_str(),
-                static_cast<long long>(trainer->steps_done()), ckpt_path.c_str(), png.c_str(), metrics_path.c_str());
+                static_cast<long long>(trainer->steps_done()), ckpt_path.c_str(), png.c_str(),
+                run.metrics_path().c_str());
     return 0;
 }
 

@@ -300,26 +300,30 @@ int run_train_images(ImageTrainFlags f) {
         config["base"] = f.lora.base;
         config["lora_plus_ratio"] = f.lora.plus_ratio;
     }
-    fs::create_directories(f.output);
-    const std::string ckpt = (fs::path(f.output) / "checkpoint.safetensors").string();
-    const std::string metrics_path = (fs::path(f.output) / "metrics.jsonl").string();
+    RunOptions ro;
+    ro.label = "train-images";
+    ro.output = f.output;
+    ro.total_steps = f.train.steps;
+    ro.resume = f.resume;
+    ro.log_every = f.log_every;
+    ro.checkpoint_every = f.checkpoint_every;
+    ro.time_budget_min = f.time_budget_min;
+    TrainingRun run(ro, config);
+    const std::string& ckpt = run.checkpoint_path();
     const std::string grid = (fs::path(f.output) / "samples.png").string();
     // a text model's caption draws are its own random stream: saved beside the trainer's, so a resumed
     // run draws the same captions as an uninterrupted one
     auto* text_model = dynamic_cast<nn::TextDiT*>(model.get());
-    if (f.resume && fs::exists(ckpt))
-        resume_training(*trainer, ckpt, [&](const io::Checkpoint& c) {
-            if (!text_model) return;
-            for (const auto& [key, value] : c.metadata)
-                if (key == "caption_rng") {
-                    std::array<uint64_t, 3> st{};
-                    if (std::sscanf(value.c_str(), "%lu %lu %lu", &st[0], &st[1], &st[2]) != 3)
-                        throw BadInput(ckpt + ": caption_rng '" + value + "' is not three integers");
-                    text_model->caption_generator().set_state(st);
-                }
-        });
-    std::ofstream metrics(metrics_path, f.resume ? std::ios::app : std::ios::trunc);
-    if (!metrics) throw Error("cannot write " + metrics_path);
+    resume_training(*trainer, run, {}, [&](const io::Checkpoint& c) {
+        if (!text_model) return;
+        for (const auto& [key, value] : c.metadata)
+            if (key == "caption_rng") {
+                std::array<uint64_t, 3> st{};
+                if (std::sscanf(value.c_str(), "%lu %lu %lu", &st[0], &st[1], &st[2]) != 3)
+                    throw BadInput(ckpt + ": caption_rng '" + value + "' is not three integers");
+                text_model->caption_generator().set_state(st);
+            }
+    });
     std::fprintf(stderr, "training a %s flow on %s (%lld images %lldx%lld, %lld classes): %lld parameters, %lld steps, batch %lld\n",
                  arch_name.c_str(), d.name.c_str(), static_cast<long long>(d.images.size(0)), static_cast<long long>(size),
                  static_cast<long long>(size), static_cast<long long>(classes),
@@ -340,23 +344,17 @@ int run_train_images(ImageTrainFlags f) {
             for (size_t i = 0; i < params.size(); ++i) params[i].copy_(saved[i]);
         }
     };
-    FlowLoopOptions loop;
-    loop.label = "train-images";
-    loop.checkpoint_path = ckpt;
-    loop.config_json = config.dump();
-    loop.log_every = f.log_every;
-    loop.checkpoint_every = f.checkpoint_every;
-    loop.time_budget_min = f.time_budget_min;
+    std::function<void(io::Checkpoint&)> on_save;
     if (text_model)
-        loop.on_save = [text_model](io::Checkpoint& c) {
+        on_save = [text_model](io::Checkpoint& c) {
             const std::array<uint64_t, 3> st = text_model->caption_generator().state();
             c.metadata.emplace_back("caption_rng", std::to_string(st[0]) + " " + std::to_string(st[1]) + " " +
                                                        std::to_string(st[2]));
         };
-    loop.on_step = [&](int64_t step) {
+    const auto on_step = [&](int64_t step) {
         if (f.sample_every > 0 && step % f.sample_every == 0 && step != f.train.steps) sample_now(step);
     };
-    run_flow_loop(*trainer, metrics, loop);
+    run_flow_loop(*trainer, run, on_step, on_save);
     sample_now(trainer->steps_done());
     if (lora) {
         const std::string dir = (fs::path(f.output) / "adapter").string();
@@ -366,7 +364,7 @@ int run_train_images(ImageTrainFlags f) {
     if (!trainer->losses().empty())
         io::write_curve_png((fs::path(f.output) / "loss.png").string(), arch_name + " flow-matching loss",
                            trainer->losses());
-    std::printf("wrote %s, %s, %s\n", ckpt.c_str(), grid.c_str(), metrics_path.c_str());
+    std::printf("wrote %s, %s, %s\n", ckpt.c_str(), grid.c_str(), run.metrics_path().c_str());
     return 0;
 }
 

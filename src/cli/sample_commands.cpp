@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "cli_common.hpp"
+#include "rflow/trainers/classifier_trainer.hpp"
 #include "flag_checks.hpp"
 #include "rflow/autograd.hpp"
 #include "rflow/data/csv.hpp"
@@ -137,7 +138,7 @@ int run_sample_images(const SampleFlags& f, LoadedModel& m, const CLI::App* cmd)
                     want >= 0 ? (std::to_string(want) + " (" + names[want].front() + ")").c_str() : "none");
         if (!f.classifier.empty()) {
             std::unique_ptr<nn::Classifier> clf = load_classifier(f.classifier);
-            const std::vector<float> l = classify(*clf, x, false).to_vector();
+            const std::vector<float> l = trainers::classify(*clf, x, false).to_vector();
             const int64_t k = clf->config().num_classes;
             std::vector<int64_t> hist(static_cast<size_t>(k), 0);
             for (int64_t i = 0; i < x.size(0); ++i) {
@@ -203,7 +204,7 @@ int run_eval_images(const EvalFlags& f, std::vector<LoadedModel>& models, const 
     auto clf = load_classifier(f.classifier);
     data::MnistSplit test = as_input([&] { return data::load_fashion_mnist(f.data_dir, false); });
     const int64_t half = std::min<int64_t>(n, test.images.size(0) / 2);
-    Tensor test_feat = classify(*clf, test.images, true);
+    Tensor test_feat = trainers::classify(*clf, test.images, true);
     const double floor = frechet_distance(test_feat.slice(0, 0, half), test_feat.slice(0, half, 2 * half));
     std::vector<double> scales;
     for (const std::string& s : [&] {
@@ -243,7 +244,7 @@ int run_eval_images(const EvalFlags& f, std::vector<LoadedModel>& models, const 
                     nfe = part_nfe;
                 }
                 Tensor x = concat(parts, 0);
-                std::vector<float> logits = classify(*clf, x, false).to_vector();
+                std::vector<float> logits = trainers::classify(*clf, x, false).to_vector();
                 const int64_t k = clf->config().num_classes;
                 std::vector<int64_t> hist(k, 0);
                 int64_t correct = 0;
@@ -254,7 +255,7 @@ int run_eval_images(const EvalFlags& f, std::vector<LoadedModel>& models, const 
                     if (classes > 0) correct += pred == labels[i];
                 }
                 const double acc = classes > 0 ? double(correct) / n : -1.0;
-                const double fd = frechet_distance(classify(*clf, x, true), test_feat.slice(0, 0, std::min<int64_t>(n, test_feat.size(0))));
+                const double fd = frechet_distance(trainers::classify(*clf, x, true), test_feat.slice(0, 0, std::min<int64_t>(n, test_feat.size(0))));
                 out << nlohmann::json{{"model", m.label()}, {"path", m.path}, {"method", method.method},
                                       {"steps", method.steps}, {"cfg_scale", w}, {"nfe", nfe}, {"accuracy", acc},
                                       {"frechet", fd}, {"frechet_floor", floor}, {"histogram", hist}, {"samples", n}}.dump()

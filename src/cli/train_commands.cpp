@@ -234,9 +234,6 @@ trainers::Pairs obtain_pairs(const PairFlags& p, LoadedModel& teacher, const std
 
 int run_training(const TrainFlags& f, trainers::PairSource pairs, nn::VelocityMLP& model, nlohmann::json config,
                  const SamplingFlags& picture, std::vector<optim::ParamGroup> groups = {}) {
-    fs::create_directories(f.output);
-    const std::string ckpt_path = (fs::path(f.output) / "checkpoint.safetensors").string();
-    const std::string metrics_path = (fs::path(f.output) / "metrics.jsonl").string();
     model.to(cli_device());
     optim::AdamOptions adam;
     adam.lr = f.lr;
@@ -279,30 +276,20 @@ int run_training(const TrainFlags& f, trainers::PairSource pairs, nn::VelocityML
     config["time_sampling"] = f.train.time_sampler;
     config["ema"] = f.train.ema_decay;
     config["ema_warmup"] = f.train.ema_warmup;
-    if (f.resume && fs::exists(ckpt_path))
-        resume_training(*trainer, ckpt_path, [&](const io::Checkpoint& c) {
-            nlohmann::json saved = nlohmann::json::parse(c.config, nullptr, false);
-            for (const char* key : {"dataset", "data_csv", "kind", "distill_k"})
-                if (saved.is_object() && saved.contains(key) != config.contains(key))
-                    throw BadInput(ckpt_path + ": cannot resume: the checkpoint's '" + key + "' differs from this run's");
-                else if (saved.is_object() && saved.contains(key) && saved[key] != config[key])
-                    throw BadInput(ckpt_path + ": cannot resume: the checkpoint has " + key + " = " + shown_value(saved[key]) +
-                                   ", this run " + shown_value(config[key]));
-        });
-    std::ofstream metrics(metrics_path, f.resume ? std::ios::app : std::ios::trunc);
-    if (!metrics) throw Error("cannot write " + metrics_path);
-
     const std::string label = config.value("label", std::string("flow"));
+    RunOptions ro;
+    ro.label = label;
+    ro.output = f.output;
+    ro.total_steps = f.train.steps;
+    ro.resume = f.resume;
+    ro.log_every = f.log_every;
+    ro.checkpoint_every = f.checkpoint_every;
+    TrainingRun run(ro, config);
+    resume_training(*trainer, run, {"dataset", "data_csv", "kind", "distill_k"});
     std::fprintf(stderr, "training %s on %s: %lld parameters, %lld steps, batch %lld\n", label.c_str(),
                  f.data.name().c_str(), static_cast<long long>(model.num_parameters()),
                  static_cast<long long>(f.train.steps), static_cast<long long>(f.train.batch));
-    FlowLoopOptions loop;
-    loop.label = label;
-    loop.checkpoint_path = ckpt_path;
-    loop.config_json = config.dump();
-    loop.log_every = f.log_every;
-    loop.checkpoint_every = f.checkpoint_every;
-    run_flow_loop(*trainer, metrics, loop);
+    run_flow_loop(*trainer, run);
     if (critic) io::save_weights((fs::path(f.output) / "adversarial_critic.safetensors").string(), critic->state_dict());
 
     // pictures and a quality number, sampled from the EMA weights when there are any
@@ -317,9 +304,7 @@ int run_training(const TrainFlags& f, trainers::PairSource pairs, nn::VelocityML
     Generator proj(f.train.seed + 1, 4);
     const int64_t n = std::min(samples.size(0), data.size(0));
     const double sw = sliced_wasserstein(samples.slice(0, 0, n), data.slice(0, 0, n), proj);
-    metrics << nlohmann::json{{"step", trainer->steps_done()}, {"sliced_w2", sw}, {"sampling_method", picture.method},
-                              {"nfe", nfe}}.dump()
-            << "\n";
+    run.log({{"step", trainer->steps_done()}, {"sliced_w2", sw}, {"sampling_method", picture.method}, {"nfe", nfe}});
     const float extent = plot_extent(data);
     const std::string footer = "rflow " + label + " | " + f.data.name() + " | seed " + std::to_string(f.train.seed) +
                                " | steps " + std::to_string(trainer->steps_done()) + " | " + picture.method + " NFE " +
@@ -331,7 +316,8 @@ int run_training(const TrainFlags& f, trainers::PairSource pairs, nn::VelocityML
     if (!trainer->losses().empty())
         io::write_curve_png((fs::path(f.output) / "loss.png").string(), label + " loss", trainer->losses());
     std::printf("%s: sliced W2 to data %.4f at NFE %lld (%s)\nwrote %s, %s, %s\n", label.c_str(), sw,
-                static_cast<long long>(nfe), picture.method.c_str(), ckpt_path.c_str(), png.c_str(), metrics_path.c_str());
+                static_cast<long long>(nfe), picture.method.c_str(), run.checkpoint_path().c_str(), png.c_str(),
+                run.metrics_path().c_str());
     return 0;
 }
 
