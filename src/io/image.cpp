@@ -1,5 +1,6 @@
 // PNG grids and single images from [-1, 1] tensors (OpenCV encodes, we add tEXt/iTXt chunks with
-// zlib's crc32 and write atomically), PNG text chunks read back, and images read into tensors.
+// zlib's crc32 and write atomically, or hand back the bytes), PNG text chunks read back, and images
+// read into tensors.
 #include "rflow/io/image.hpp"
 
 #include <algorithm>
@@ -107,13 +108,13 @@ uint8_t to_byte(float v) {
     return static_cast<uint8_t>(std::min(255.f, std::max(0.f, x)));
 }
 
-// Encodes an 8-bit grey or BGR image, adds the text chunks and writes the file atomically.
-void write_png_mat(const std::string& path, const cv::Mat& img, const PngText& text) {
+// Encodes an 8-bit grey or BGR image and adds the text chunks; `who` names the caller in errors.
+std::vector<uint8_t> encode_png_mat(const std::string& who, const cv::Mat& img, const PngText& text) {
     std::vector<uchar> buf;
-    RFLOW_CHECK(cv::imencode(".png", img, buf), "could not encode PNG for '" << path << "'");
+    RFLOW_CHECK(cv::imencode(".png", img, buf), who << ": could not encode PNG");
     std::vector<uint8_t> png(buf.begin(), buf.end());
     if (!text.empty()) png = png_add_text(png, text);
-    write_file_atomic(path, png.data(), png.size());
+    return png;
 }
 
 // Copies image i of a contiguous [N, C, H, W] buffer into img at (x0, y0), upscaled by `scale`.
@@ -217,16 +218,19 @@ PngText read_png_text(const std::string& path) {
 
 #ifdef RFLOW_HAVE_OPENCV
 
-void write_image_grid_png(const std::string& path, const Tensor& images, int columns, int padding, int scale,
-                          const PngText& text) {
+namespace {
+
+// The grid of write_image_grid_png as PNG bytes; `who` names the caller (and file) in errors.
+std::vector<uint8_t> encode_grid(const std::string& who, const Tensor& images, int columns, int padding, int scale,
+                                 const PngText& text) {
     RFLOW_CHECK(images.defined() && images.dim() == 4 && (images.size(1) == 1 || images.size(1) == 3),
-                "write_image_grid_png('" << path << "'): images must be [N, C, H, W] with C = 1 or 3, got "
-                                         << (images.defined() ? shape_str(images.shape()) : "undefined"));
+                who << ": images must be [N, C, H, W] with C = 1 or 3, got "
+                    << (images.defined() ? shape_str(images.shape()) : "undefined"));
     const int64_t n = images.size(0), c = images.size(1), h = images.size(2), w = images.size(3);
-    RFLOW_CHECK(n > 0 && h > 0 && w > 0, "write_image_grid_png('" << path << "'): no pixels in " << shape_str(images.shape()));
+    RFLOW_CHECK(n > 0 && h > 0 && w > 0, who << ": no pixels in " << shape_str(images.shape()));
     RFLOW_CHECK(padding >= 0 && scale >= 1 && columns >= 0,
-                "write_image_grid_png('" << path << "'): need columns >= 0, padding >= 0, scale >= 1; got " << columns
-                                         << ", " << padding << ", " << scale);
+                who << ": need columns >= 0, padding >= 0, scale >= 1; got " << columns << ", " << padding << ", "
+                    << scale);
     int64_t cols = 1;  // ceil(sqrt(n)) unless given
     if (columns > 0) cols = std::min<int64_t>(columns, n);
     else
@@ -234,9 +238,8 @@ void write_image_grid_png(const std::string& path, const Tensor& images, int col
     const int64_t rows = (n + cols - 1) / cols;
     const int64_t tile_h = h * scale, tile_w = w * scale;
     const int64_t height = rows * (tile_h + padding) + padding, width = cols * (tile_w + padding) + padding;
-    RFLOW_CHECK(height <= kMaxSide && width <= kMaxSide, "write_image_grid_png('" << path << "'): the grid would be "
-                                                                                  << width << " x " << height
-                                                                                  << " pixels, over the limit of " << kMaxSide);
+    RFLOW_CHECK(height <= kMaxSide && width <= kMaxSide,
+                who << ": the grid would be " << width << " x " << height << " pixels, over the limit of " << kMaxSide);
     const Tensor src = images.detach().to(Device::cpu).contiguous();
     cv::Mat img(static_cast<int>(height), static_cast<int>(width), c == 3 ? CV_8UC3 : CV_8UC1, cv::Scalar::all(255));
     const float* base = src.data();
@@ -245,7 +248,21 @@ void write_image_grid_png(const std::string& path, const Tensor& images, int col
         const int y0 = static_cast<int>(padding + (i / cols) * (tile_h + padding));
         blit(img, base + i * c * h * w, c, h, w, x0, y0, scale);
     }
-    write_png_mat(path, img, text);
+    return encode_png_mat(who, img, text);
+}
+
+}  // namespace
+
+std::vector<uint8_t> encode_image_grid_png(const Tensor& images, int columns, int padding, int scale,
+                                           const PngText& text) {
+    return encode_grid("encode_image_grid_png", images, columns, padding, scale, text);
+}
+
+void write_image_grid_png(const std::string& path, const Tensor& images, int columns, int padding, int scale,
+                          const PngText& text) {
+    const std::vector<uint8_t> png =
+        encode_grid("write_image_grid_png('" + path + "')", images, columns, padding, scale, text);
+    write_file_atomic(path, png.data(), png.size());
 }
 
 void write_image_png(const std::string& path, const Tensor& image, const PngText& text) {
@@ -351,6 +368,9 @@ namespace {
 }
 }  // namespace
 
+std::vector<uint8_t> encode_image_grid_png(const Tensor&, int, int, int, const PngText&) {
+    RFLOW_FAIL("cannot encode a PNG: this rflow was built without OpenCV (install libopencv-dev, reconfigure)");
+}
 void write_image_grid_png(const std::string& path, const Tensor&, int, int, int, const PngText&) { no_opencv(path); }
 void write_image_png(const std::string& path, const Tensor&, const PngText&) { no_opencv(path); }
 Tensor read_image(const std::string& path, int) { no_opencv(path); }

@@ -35,7 +35,7 @@ for hdr in /usr/include/eigen3/Eigen/Core /usr/include/nlohmann/json.hpp /usr/in
   if [ ! -e "$hdr" ]; then echo "fuzz: $hdr missing (Eigen, nlohmann-json, zlib headers)" >&2; exit 3; fi
 done
 
-# The library sources the six targets link (an archive: each target pulls only what it uses).
+# The library sources the targets link (an archive: each target pulls only what it uses).
 # The parsers and the tensor core under them are instrumented (coverage for libFuzzer, ASan, UBSan);
 # the numeric kernels and layers the LoRA target needs (src/cpu, core/linalg.cpp's SVD, nn layers,
 # optim) are plain -O0:
@@ -45,7 +45,7 @@ lib_sources=(
   core/error.cpp core/device.cpp core/philox.cpp core/tensor.cpp core/autograd.cpp
   core/ops_elementwise.cpp core/ops_reduce.cpp core/ops_linalg.cpp core/ops_nn.cpp core/ops_index.cpp
   core/ops_attention.cpp core/ops_conv.cpp core/retry.cpp no_cuda.cpp
-  io/safetensors.cpp io/atomic_file.cpp io/file_retry.cpp io/image.cpp
+  io/safetensors.cpp io/atomic_file.cpp io/file_retry.cpp io/image.cpp io/crc32c.cpp io/tensorboard.cpp
   data/idx.cpp data/csv.cpp data/tokenizer.cpp data/tokenizer_train.cpp
   nn/module.cpp nn/lora.cpp nn/lora_file.cpp
 )
@@ -55,7 +55,7 @@ support_sources=(
   nn/init.cpp nn/linear.cpp nn/activation.cpp nn/sequential.cpp nn/mlp.cpp nn/conv.cpp
   optim/optimizer.cpp
 )
-targets=(safetensors idx csv tokenizer lora png_text)
+targets=(safetensors idx csv tokenizer lora png_text tensorboard)
 
 mkdir -p "$out/include/rflow"
 version=$(sed -n "s/^ *version: *'\([^']*\)'.*/\1/p" "$root/meson.build" | head -1)

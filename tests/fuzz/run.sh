@@ -43,7 +43,7 @@ while (($#)); do
     *) targets+=("$1"); shift ;;
   esac
 done
-((${#targets[@]})) || targets=(safetensors idx csv tokenizer lora png_text)
+((${#targets[@]})) || targets=(safetensors idx csv tokenizer lora png_text tensorboard)
 
 start=$(date +%s)
 mkdir -p "$out"

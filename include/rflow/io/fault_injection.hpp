@@ -12,7 +12,8 @@ namespace rflow::io::testing {
 
 /// Where an injected fault strikes.
 enum class FaultSite {
-    write,  ///< write_file_atomic: after the temp file is created, the write fails (temp removed)
+    write,  ///< write_file_atomic: after the temp file is created, the write fails (temp removed);
+            ///< TensorBoardWriter: a record's write fails half-way (the file is cut back)
     read,   ///< read_file and IDX dataset reads: opening the file fails
 };
 

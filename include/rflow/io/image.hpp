@@ -35,6 +35,11 @@ using PngText = std::vector<std::pair<std::string, std::string>>;
 RFLOW_API void write_image_grid_png(const std::string& path, const Tensor& images, int columns = 0,
                                     int padding = 2, int scale = 1, const PngText& text = {});
 
+/// The PNG bytes that write_image_grid_png writes (same arguments, layout and checks), for writers
+/// that store PNGs inside other files (e.g. TensorBoard event files). Needs OpenCV.
+RFLOW_API std::vector<uint8_t> encode_image_grid_png(const Tensor& images, int columns = 0, int padding = 2,
+                                                     int scale = 1, const PngText& text = {});
+
 /// Writes one image [C, H, W] (C = 1 or 3, values in [-1, 1]) as a PNG of H x W pixels,
 /// atomically, with optional text chunks as in write_image_grid_png.
 RFLOW_API void write_image_png(const std::string& path, const Tensor& image, const PngText& text = {});
