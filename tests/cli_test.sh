@@ -20,6 +20,52 @@ has "checkpoint" "$dir/1rf/checkpoint.safetensors"
 has "samples picture" "$dir/1rf/samples.png"
 has "loss picture" "$dir/1rf/loss.png"
 [ "$(grep -c '"loss"' "$dir/1rf/metrics.jsonl")" -eq 3 ]; check "metrics.jsonl has a line per 20 steps" 0 $?
+# TensorBoard events beside metrics.jsonl: the file's records are whole (length and CRC framing),
+# one loss scalar per metrics line; A1111-style "parameters" text on the pictures
+python3 - "$dir/1rf" <<'PY'
+import glob, struct, sys
+files = glob.glob(sys.argv[1] + "/tensorboard/events.out.tfevents.*")
+assert len(files) == 1, files
+data, i, records, losses = open(files[0], "rb").read(), 0, 0, 0
+while i < len(data):
+    (n,) = struct.unpack_from("<Q", data, i)
+    body = data[i + 12:i + 12 + n]
+    assert len(body) == n and i + 16 + n <= len(data), "truncated record"
+    losses += b"\n\x04loss" in body  # Summary.Value.tag = "loss"
+    records += 1
+    i += 16 + n
+assert records >= 5 and losses == 3, (records, losses)
+def png_text(path):
+    d, i, out = open(path, "rb").read(), 8, {}
+    while i < len(d):
+        (n,) = struct.unpack_from(">I", d, i)
+        if d[i + 4:i + 8] == b"tEXt":
+            k, v = d[i + 8:i + 8 + n].split(b"\0", 1)
+            out[k.decode()] = v.decode("latin-1")
+        i += 12 + n
+    return out
+for name in ("samples.png", "loss.png"):
+    p = png_text(sys.argv[1] + "/" + name).get("parameters", "")
+    assert "Seed: " in p and "Version: rflow " in p, (name, p)
+assert "Steps: 100, Sampler: euler" in png_text(sys.argv[1] + "/samples.png")["parameters"]
+PY
+check "TensorBoard events and PNG parameters text" 0 $?
+"$rflow" train "${small[@]}" --steps 2 --hidden 8 --dataset moons --no-tensorboard -o "$dir/notb" >/dev/null 2>&1
+[ ! -e "$dir/notb/tensorboard" ]; check "--no-tensorboard writes no events" 0 $?
+# convert: an F16 export of the weights, imported back as a checkpoint, samples like the original
+"$rflow" convert --model "$dir/1rf/checkpoint.safetensors" --dtype f16 -o "$dir/w16.safetensors" >/dev/null 2>&1
+check "convert --dtype f16 (export)" 0 $?
+"$rflow" convert --weights "$dir/w16.safetensors" --dataset moons -o "$dir/imported.safetensors" >/dev/null 2>&1
+check "convert --weights (import)" 0 $?
+"$rflow" sample --model "$dir/imported.safetensors" -n 200 --seed 3 -o "$dir/imported.csv" >/dev/null 2>&1 &&
+    "$rflow" sample --model "$dir/1rf/checkpoint.safetensors" -n 200 --seed 3 -o "$dir/original.csv" >/dev/null 2>&1
+python3 - "$dir/imported.csv" "$dir/original.csv" <<'PY'
+import sys
+rows = [[list(map(float, l.split(","))) for l in open(p).read().split()[1:]] for p in sys.argv[1:]]
+diff = max(abs(a - b) for ra, rb in zip(*rows) for a, b in zip(ra, rb))
+assert len(rows[0]) == 200 and diff < 0.05, diff
+PY
+check "an imported F16 model samples like the original" 0 $?
 "$rflow" train "${small[@]}" --steps 80 --hidden 32 --dataset moons -o "$dir/1rf" --resume 2>&1 | grep -q "resumed from .* at step 60"
 check "resume continues from the checkpoint" 0 $?
 "$rflow" train "${small[@]}" --steps 90 --hidden 32 --dataset spiral -o "$dir/1rf" --resume >/dev/null 2>&1

@@ -9,6 +9,8 @@
 #include "rflow/autograd.hpp"
 #include "rflow/error.hpp"
 #include "rflow/io/checkpoint.hpp"
+#include "rflow/io/safetensors.hpp"
+#include "rflow/generate.hpp"
 #include "rflow/models.hpp"
 #include "temp_dir.hpp"
 
@@ -35,6 +37,13 @@ Tensor probe(nn::VelocityModel& m, const Shape& sample_shape) {
     Shape s{3};
     s.insert(s.end(), sample_shape.begin(), sample_shape.end());
     return m.forward(Tensor::normal(s, g), Tensor::from_vector({0.1f, 0.5f, 0.9f}, {3}));
+}
+
+// Random weights everywhere (a fresh U-Net's output layer is zero, so its v would be 0 for any weights)
+void randomize(nn::Module& m, uint64_t seed) {
+    NoGradGuard ng;
+    Generator g(seed);
+    for (Tensor& p : m.parameters()) p.copy_(Tensor::normal(p.shape(), g, 0.f, 0.2f));
 }
 
 }  // namespace
@@ -93,6 +102,7 @@ TEST_CASE("load_model rebuilds each kind from its checkpoint, with the EMA weigh
     for (const std::string& config : {model_config_json(mc), model_config_json(uc), model_config_json(dc)}) {
         Generator init(11);
         LoadedModel built = build_model(config, init);
+        randomize(*built.model, 1);
         CAPTURE(built.kind);
         CHECK(built.is_image == (built.kind != "velocity_mlp"));
         io::Checkpoint c;
@@ -112,7 +122,9 @@ TEST_CASE("load_model rebuilds each kind from its checkpoint, with the EMA weigh
         CHECK(raw.path == path);
         CHECK(raw.sample_shape == built.sample_shape);
         CHECK(contains(raw.config, "\"label\""));
-        CHECK(max_abs_diff(probe(*raw.model, raw.sample_shape), probe(*built.model, built.sample_shape)) == 0.0);
+        const Tensor v = probe(*built.model, built.sample_shape);
+        CHECK(max_abs_diff(v, mul(v, 0.f)) > 0.01);  // not trivially zero
+        CHECK(max_abs_diff(probe(*raw.model, raw.sample_shape), v) == 0.0);
 
         LoadedModel ema = load_model(path, true);
         const std::vector<Tensor> p = ema.model->parameters();
@@ -146,4 +158,74 @@ TEST_CASE("bad model configs are refused naming the file and the key") {
     CHECK(contains(error_of([&] { load_model(dir.file("c.safetensors")); }), "c.safetensors: config lacks 'model_config'"));
     CHECK(contains(error_of([&] { load_model(dir.file("missing.safetensors")); }), "missing.safetensors"));
     CHECK(contains(error_of([&] { load_classifier(dir.file("c.safetensors")); }), "not a classifier"));
+}
+
+TEST_CASE("plain weight files: export in F32/F16/BF16 and import back, also from PyTorch-style names") {
+    testing::TempDir dir;
+    nn::UNetConfig uc;
+    uc.image_size = 8, uc.base_channels = 8, uc.channel_mults = {1, 2}, uc.attention_levels = {1}, uc.res_blocks = 1;
+    uc.groups = 4, uc.heads = 2;
+    const std::string config = model_config_json(uc);
+    Generator init(4);
+    LoadedModel m = build_model(config, init);
+    randomize(*m.model, 2);
+    const Tensor v = probe(*m.model, m.sample_shape);
+    REQUIRE(max_abs_diff(v, mul(v, 0.f)) > 0.1);  // v is not trivially zero
+    for (auto [dtype, tol] : {std::pair{io::DType::F32, 0.0}, {io::DType::F16, 2e-3}, {io::DType::BF16, 1.5e-2}}) {
+        const std::string path = dir.file(std::string(io::dtype_name(dtype)) + ".safetensors");
+        export_weights(path, *m.model, config, dtype);
+        const io::SafetensorsFile f = io::read_safetensors(path);
+        CHECK(f.tensors.front().second.dtype == dtype);
+        LoadedModel back = import_weights(path);  // the config travels in the metadata
+        CHECK(back.kind == "unet");
+        const double diff = max_abs_diff(probe(*back.model, back.sample_shape), v);
+        MESSAGE(std::string(io::dtype_name(dtype)) << ": max |v - v_imported| = " << diff);
+        CHECK(diff <= tol);
+    }
+    // a PyTorch state_dict of a DataParallel-wrapped twin: "module." before every name, no metadata
+    io::SafetensorsFile plain;
+    for (const auto& [name, t] : m.model->state_dict()) {
+        const Tensor c = t.contiguous();
+        plain.tensors.emplace_back("module." + name, io::from_f32(c.data(), c.shape(), io::DType::F32));
+    }
+    io::write_safetensors(dir.file("torch.safetensors"), plain);
+    CHECK(contains(error_of([&] { import_weights(dir.file("torch.safetensors")); }), "no 'model_config' metadata"));
+    LoadedModel imported = import_weights(dir.file("torch.safetensors"), config);
+    CHECK(max_abs_diff(probe(*imported.model, imported.sample_shape), v) == 0.0);
+    // the wrong network for the weights: the file and the first mismatch are named
+    uc.base_channels = 16;
+    const std::string wrong = error_of([&] { import_weights(dir.file("torch.safetensors"), model_config_json(uc)); });
+    CHECK_MESSAGE(contains(wrong, "torch.safetensors: "), wrong);
+    CHECK_MESSAGE(contains(wrong, "has shape [4], the module expects [8]"), wrong);
+    plain.tensors.pop_back();
+    io::write_safetensors(dir.file("short.safetensors"), plain);
+    CHECK(contains(error_of([&] { import_weights(dir.file("short.safetensors"), config); }), "has no entry"));
+    CHECK(contains(error_of([&] { export_weights(dir.file("x.safetensors"), *m.model, config, io::DType::I32); }),
+                   "F32, F16 or BF16"));
+}
+
+TEST_CASE("generate: a seed gives the same samples, and bad requests are refused") {
+    nn::VelocityMLPConfig mc;
+    mc.hidden = 16, mc.depth = 1;
+    Generator init(1);
+    LoadedModel m = build_model(model_config_json(mc), init);
+    randomize(*m.model, 3);
+    GenerateOptions o;
+    o.method = "rk4";
+    o.sampler.steps = 5;
+    o.record_trajectory = true;
+    const Generated a = generate(*m.model, m.sample_shape, 10, 7, o), b = generate(*m.model, m.sample_shape, 10, 7, o);
+    CHECK(a.x.shape() == Shape{10, 2});
+    CHECK(a.nfe == 20);
+    CHECK(a.trajectory.size() == 6);
+    CHECK(max_abs_diff(a.x, b.x) == 0.0);
+    CHECK(max_abs_diff(a.x, generate(*m.model, m.sample_shape, 10, 8, o).x) > 0.01);
+    o.labels = {0, 1};
+    CHECK_THROWS_WITH_AS(generate(*m.model, m.sample_shape, 10, 7, o), doctest::Contains("2 labels for 10 samples"), Error);
+    o.labels.clear();
+    o.prompt = "a sneaker";
+    CHECK_THROWS_WITH_AS(generate(*m.model, m.sample_shape, 10, 7, o), doctest::Contains("text-conditioned"), Error);
+    o.prompt.clear();
+    o.method = "leapfrog9";
+    CHECK_THROWS_AS(generate(*m.model, m.sample_shape, 10, 7, o), Error);
 }

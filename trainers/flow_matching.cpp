@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "rflow/autograd.hpp"
+#include "rflow/dist.hpp"
 #include "rflow/error.hpp"
 #include "rflow/loss.hpp"
 #include "rflow/ops.hpp"
@@ -65,15 +66,31 @@ float FlowMatchingTrainer::step() {
         for (size_t i = 0; i < u.size(); ++i)
             if (u[i] < cfg_.label_dropout) b.labels[i] = model_.num_classes();
     }
+    // data-parallel ranks (rflow/dist.hpp): every rank drew the whole batch above; each trains on its
+    // rows, and the gradients and the loss are averaged over the ranks
+    const bool parallel = dist::world_size() > 1;
+    if (parallel) {
+        RFLOW_CHECK(!extra_, "an extra loss term (--adversarial-weight) is not supported across ranks");
+        const auto [lo, hi] = dist::batch_share(cfg_.batch);
+        b.x0 = b.x0.slice(0, lo, hi);
+        b.x1 = b.x1.slice(0, lo, hi);
+        t = t.slice(0, lo, hi);
+        if (!b.labels.empty()) b.labels = std::vector<int64_t>(b.labels.begin() + lo, b.labels.begin() + hi);
+    }
     opt_.zero_grad();
     Tensor loss = flow_matching_loss(model_, b.x0, b.x1, t, b.labels);
     if (extra_) loss = add(loss, extra_(b));
-    const float value = loss.item();
+    const float value = parallel ? static_cast<float>(dist::allreduce_mean(loss.item())) : loss.item();
     if (!std::isfinite(value))
         throw NonFiniteError("non-finite loss (" + std::to_string(value) + ") at step " + std::to_string(step_ + 1) +
                              "; parameters kept from step " + std::to_string(step_));
     loss.backward();
     std::vector<Tensor> params = model_.parameters();
+    if (parallel) {
+        std::vector<Tensor> grads;
+        for (const Tensor& p : params) grads.push_back(p.grad());
+        dist::allreduce_mean(grads);
+    }
     if (!optim::grads_finite(params))
         throw NonFiniteError("non-finite gradient at step " + std::to_string(step_ + 1) + "; parameters kept from step " +
                              std::to_string(step_));

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "rflow/export.hpp"
+#include "rflow/io/safetensors.hpp"
 #include "rflow/nn/classifier.hpp"
 #include "rflow/nn/dit.hpp"
 #include "rflow/nn/lora.hpp"
@@ -60,7 +61,7 @@ struct RFLOW_API LoadedModel {
     Shape sample_shape;  ///< one sample: [D] for points, [C, H, W] for images
     bool is_image = false;
     std::string config;  ///< the checkpoint's whole config JSON (model_config, dataset, label, ...); for
-                         ///< build_model, just the model config
+                         ///< build_model and import_weights, just the model config
     std::string path;    ///< the file it came from (empty for build_model)
     int64_t step = 0;    ///< training steps of the checkpoint
 };
@@ -73,6 +74,21 @@ RFLOW_API LoadedModel build_model(const std::string& model_config, Generator& in
 /// merges the adapters of a LoRA fine-tune (config "lora"). The model comes back in eval mode on
 /// the CPU (move it with model->to(Device::cuda)). rflow::Error naming the file and key otherwise.
 RFLOW_API LoadedModel load_model(const std::string& path, bool use_ema = true);
+
+/// Plain weight files, to and from other tools (PyTorch, diffusers-style state_dicts): the model's
+/// tensors under their state_dict() names (the names of the PyTorch twin, examples/torch_twin.py),
+/// as F32, F16 or BF16, with metadata "format" = "rflow-weights-1" and "model_config" (so that
+/// import_weights needs no config for files rflow wrote). rflow::Error naming the file otherwise.
+RFLOW_API void export_weights(const std::string& path, const nn::Module& model, const std::string& model_config,
+                              io::DType dtype = io::DType::F32);
+
+/// A network built from `model_config` (empty: the file's "model_config" metadata) holding the
+/// weights of a plain safetensors state_dict: any float dtype, names as state_dict() gives them, a
+/// prefix "model." or "module." (PyTorch's DataParallel) dropped when every name has it. Error
+/// naming the file and the first missing, extra or mis-shaped tensor (errors in a given config name
+/// `config_source`, e.g. the file it came from). Eval mode, on the CPU.
+RFLOW_API LoadedModel import_weights(const std::string& path, const std::string& model_config = "",
+                                     const std::string& config_source = "model config");
 
 /// The image classifier written by `rflow train-classifier` (config "classifier_config"), in eval mode.
 RFLOW_API std::unique_ptr<nn::Classifier> load_classifier(const std::string& path);

@@ -21,6 +21,7 @@
 #include "rflow/data/idx.hpp"
 #include "rflow/emo_loss.hpp"
 #include "rflow/io/atomic_file.hpp"
+#include "rflow/dist.hpp"
 #include "rflow/io/checkpoint.hpp"
 #include "rflow/nn/classifier.hpp"
 #include "rflow/ops.hpp"
@@ -39,13 +40,14 @@ struct ClassifierFlags {
     float lr = 1e-3f;
     uint64_t seed = 0;
     std::string output = "out/classifier";
-    int threads = 0;
     std::string init;                  // fine-tune this classifier
     std::string loss = "ce";           // ce | emo | ce+emo | emo+ce
     std::string cost = "fixed";        // fixed | adaptive | centroids
-    bool resume = false;
-    int64_t log_every = 100, checkpoint_every = 0;
-    double time_budget_min = 0;
+    RunOptions run = [] {
+        RunOptions o = run_defaults(100, 0);
+        o.checkpoint_name = "classifier.safetensors";
+        return o;
+    }();
 };
 
 /// Fashion-MNIST garment groups: tops (T-shirt, pullover, dress, coat, shirt), trousers, footwear
@@ -84,7 +86,8 @@ MistakeStats evaluate(nn::Classifier& model, const data::MnistSplit& test, const
 }
 
 int run_train_classifier(const ClassifierFlags& f) {
-    if (f.threads > 0) set_num_threads(f.threads);
+    if (dist::world_size() > 1)
+        throw BadInput("train-classifier does not run across MPI ranks: start it without mpirun");
     const ClassifierLoss kind = as_input([&] { return classifier_loss(f.loss); });
     if (f.cost != "fixed" && f.cost != "adaptive" && f.cost != "centroids")
         throw BadInput("--cost-embedding: '" + f.cost + "' is not fixed, adaptive or centroids");
@@ -137,15 +140,10 @@ int run_train_classifier(const ClassifierFlags& f) {
                                    {"dataset", "fashion-mnist"}, {"steps", f.steps}, {"batch_size", f.batch},
                                    {"lr", f.lr}, {"seed", f.seed}, {"loss", f.loss},
                                    {"cost_embedding", kind == ClassifierLoss::ce ? "none" : f.cost}, {"init", f.init}};
-    RunOptions ro;
+    RunOptions ro = f.run;
     ro.label = "train-classifier";
     ro.output = f.output;
-    ro.checkpoint_name = "classifier.safetensors";
     ro.total_steps = f.steps;
-    ro.resume = f.resume;
-    ro.log_every = f.log_every;
-    ro.checkpoint_every = f.checkpoint_every;
-    ro.time_budget_min = f.time_budget_min;
     TrainingRun run(ro, config);
     run.resume({"classifier_config", "loss", "cost_embedding", "init", "batch_size", "lr", "seed"},
                [&](const io::Checkpoint& c) { trainer.restore(c); });
@@ -194,14 +192,8 @@ std::function<int()> add_classifier_commands(CLI::App& app) {
     add_seed_option(k, f->seed, "Seed");
     k->add_option("-o,--output", f->output, "Directory for classifier.safetensors, metrics.jsonl and metrics.json")
         ->capture_default_str();
-    k->add_option("--threads", f->threads, "CPU threads (0 = all cores)")->capture_default_str()->transform(count_in(0, kMaxThreads));
-    k->add_flag("--resume", f->resume, "Continue from <output>/classifier.safetensors");
-    k->add_option("--log-every", f->log_every, "Steps between metrics.jsonl lines (window-mean loss)")
-        ->capture_default_str()->transform(count_in(1, kMaxSteps));
-    k->add_option("--checkpoint-every", f->checkpoint_every, "Steps between checkpoints (0 = only at the end)")
-        ->capture_default_str()->transform(count_in(0, kMaxSteps));
-    k->add_option("--time-budget", f->time_budget_min, "Stop after this many minutes of training (0 = no limit)")
-        ->capture_default_str()->check(non_negative());
+    add_threads_flag(k);
+    add_run_flags(k, f->run);
     k->add_option("--init", f->init, "Fine-tune this classifier (from rflow train-classifier) instead of a new one");
     k->add_option("--loss", f->loss,
                   "ce | emo | ce+emo (value of CE, gradient half CE half rescaled EMO) | emo+ce (EMO plus rescaled CE)")

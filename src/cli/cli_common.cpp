@@ -5,16 +5,18 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cctype>
 #include <map>
 
 #include "flag_checks.hpp"
 #include "rflow/autograd.hpp"
+#include "rflow/config.hpp"
 #include "rflow/data/csv.hpp"
 #include "rflow/data/toy2d.hpp"
+#include "rflow/generate.hpp"
 #include "rflow/io/checkpoint.hpp"
 #include "rflow/nn/lora_file.hpp"
 #include "rflow/ops.hpp"
-#include "rflow/trainers/guidance.hpp"
 
 namespace rflow::cli {
 
@@ -133,42 +135,22 @@ void merge_loras(nn::Module& model, const std::vector<std::string>& specs) {
 Tensor sample_model(nn::VelocityModel& model, const Shape& sample_shape, int64_t n, uint64_t seed,
                     const SamplingFlags& f, int64_t* nfe, std::vector<Tensor>* trajectory,
                     const std::vector<int64_t>& labels, float cfg_scale, const std::string& prompt) {
-    NoGradGuard ng;
-    auto sampler = as_input([&] { return samplers::make_sampler(f.method); });
-    samplers::SamplerOptions o = sampler_options(f);
+    GenerateOptions o;
+    o.method = f.method;
+    o.sampler = sampler_options(f);
+    o.labels = labels;
+    o.cfg_scale = cfg_scale;
+    o.prompt = prompt;
     o.record_trajectory = trajectory != nullptr;
-    Generator g(seed, 2);
-    Shape s{n};
-    s.insert(s.end(), sample_shape.begin(), sample_shape.end());
-    Tensor x0 = Tensor::normal(s, g).to(model.device());  // drawn on the host: the same on every device
-    samplers::VelocityField v = velocity_of(model);
-    if (!prompt.empty()) {
-        auto* text = dynamic_cast<nn::TextDiT*>(&model);
-        if (!text) throw BadInput("--prompt needs a text-conditioned model (train-images --text)");
-        // guidance of the prompt against the empty prompt, the same mechanism as for labels
-        v = trainers::guided_velocity(
-            [text, prompt](const Tensor& x, const Tensor& t, const std::vector<bool>& conditional) {
-                std::vector<std::string> prompts;
-                for (bool c : conditional) prompts.push_back(c ? prompt : std::string());
-                return text->forward_prompts(x, t, prompts);
-            },
-            cfg_scale);
-    } else if (!labels.empty()) {
-        v = trainers::guided_velocity(model, labels, cfg_scale);
-        o.per_sample = false;  // the labels belong to whole-batch calls
-    }
-    const bool was_training = model.is_training();
-    model.eval();
-    samplers::SampleResult r = sampler->sample(v, x0, o);
-    model.train(was_training);
+    if (!prompt.empty() && !dynamic_cast<nn::TextDiT*>(&model))
+        throw BadInput("--prompt needs a text-conditioned model (train-images --text)");
+    as_input([&] { return samplers::make_sampler(f.method); });  // an unknown name is bad input; a failed run is not
+    Generated r = generate(model, sample_shape, n, seed, o);
     if (r.budget_exhausted)
         std::fprintf(stderr, "warning: %s stopped at its step budget before t = 1\n", f.method.c_str());
     if (nfe) *nfe = r.nfe;
-    if (trajectory) {
-        trajectory->clear();
-        for (const Tensor& x : r.trajectory) trajectory->push_back(x.to(Device::cpu));
-    }
-    return r.x.to(Device::cpu);
+    if (trajectory) *trajectory = std::move(r.trajectory);
+    return r.x;
 }
 
 namespace {
@@ -186,6 +168,12 @@ void add_device_flag(CLI::App* app) {
         ->capture_default_str();
 }
 
+void add_threads_flag(CLI::App* app) {
+    app->add_option_function<int>(
+           "--threads", [](const int& n) { if (n > 0) set_num_threads(n); }, "CPU threads (0 = all cores)")
+        ->default_str("0")->transform(count_in(0, kMaxThreads));
+}
+
 Device cli_device() {
     if (device_flag() == "cpu") return Device::cpu;
     if (!cuda_available())
@@ -195,6 +183,35 @@ Device cli_device() {
 }
 
 const CLI::Validator& positive() { return finite_positive(); }
+
+io::PngText png_parameters(io::PngText settings) {
+    static const std::pair<const char*, const char*> a1111[] = {
+        {"steps", "Steps"}, {"solver", "Sampler"}, {"guidance", "CFG scale"}, {"seed", "Seed"}, {"size", "Size"},
+        {"model", "Model"}, {"rflow-model", "Model"}, {"nfe", "NFE"}};
+    std::string prompt, line;
+    auto add = [&](const std::string& name, const std::string& value) {
+        line += (line.empty() ? "" : ", ") + name + ": " + value;
+    };
+    for (const auto& [key, name] : a1111)
+        for (const auto& kv : settings)
+            if (kv.first == key) add(name, kv.second);
+    for (const auto& [key, value] : settings) {
+        if (key == "prompt") {
+            prompt = value;
+            continue;
+        }
+        bool mapped = false;
+        for (const auto& m : a1111) mapped = mapped || key == m.first;
+        if (mapped) continue;
+        std::string name = key;
+        for (char& c : name) c = c == '_' ? ' ' : c;
+        if (!name.empty()) name[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(name[0])));
+        add(name, value);
+    }
+    add("Version", std::string("rflow ") + RFLOW_VERSION);
+    settings.emplace_back("parameters", prompt.empty() ? line : prompt + "\n" + line);
+    return settings;
+}
 
 float plot_extent(const Tensor& reference) {
     std::vector<float> v = reference.to_vector();

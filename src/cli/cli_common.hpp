@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "rflow/error.hpp"
+#include "rflow/io/image.hpp"
 #include "rflow/nn/classifier.hpp"
 #include "rflow/nn/dit.hpp"
 #include "rflow/nn/text_dit.hpp"
@@ -123,11 +124,21 @@ Tensor sample_model(nn::VelocityModel& model, const Shape& sample_shape, int64_t
 /// --device cpu|cuda on a command that runs networks; one setting for the process (train, reflow,
 /// distill, train-images, sample, eval, gan train, gan sample).
 void add_device_flag(CLI::App* app);
+/// --threads N: CPU threads for the network and the samplers (0 = all cores), applied when parsed;
+/// for every command that runs networks.
+void add_threads_flag(CLI::App* app);
 /// The device --device named; BadInput naming the flag when it is cuda and no GPU answers.
 Device cli_device();
 
 /// A CLI11 check: the value must be a finite number > 0 (flag_checks.hpp has the other ranges).
 const CLI::Validator& positive();
+
+/// The text of a picture rflow writes: `settings` as given (one PNG text chunk each), plus
+/// "parameters" in the AUTOMATIC1111 layout that sd-webui's PNG Info and similar tools read: the
+/// prompt (if any) on its own line, then "Steps: 20, Sampler: rk4, CFG scale: 1.5, Seed: 7,
+/// Size: 28x28, Model: out/x.safetensors, <other settings>, Version: rflow 0.1.0" (keys steps,
+/// solver, guidance, seed, size, model map to A1111's names; the rest are capitalised).
+io::PngText png_parameters(io::PngText settings);
 
 /// A plot extent that frames the reference data with a margin.
 float plot_extent(const Tensor& reference);

@@ -26,6 +26,7 @@
 #include "rflow/nn/critic.hpp"
 #include "rflow/trainers/gan_trainer.hpp"
 #include "rflow/nn/conv_generator.hpp"
+#include "rflow/dist.hpp"
 #include "rflow/io/checkpoint.hpp"
 #include "rflow/io/image.hpp"
 #include "rflow/io/plot.hpp"
@@ -52,10 +53,8 @@ struct GanFlags {
     std::string activation;  // empty: relu for wgan-gp (the paper's nets), silu otherwise
     float lambda = 0.f;      // wgan-gp penalty weight; 0: 0.1 for points, 10 for images (gan_lambda)
     std::string output = "out/gan";
-    int64_t eval_every = 1000, checkpoint_every = 1000, log_every = 100, num_samples = 10000;
-    double time_budget_min = 0;
-    bool resume = false;
-    int threads = 0;
+    int64_t eval_every = 1000, num_samples = 10000;
+    RunOptions run = run_defaults(100, 1000);
 };
 
 struct SampleFlags {
@@ -190,6 +189,9 @@ Tensor critic_field(const GanModels& m, float extent) {
 float gan_lambda(const GanFlags& f, bool image) { return f.lambda > 0.f ? f.lambda : (image ? 10.f : 0.1f); }
 
 int run_gan_train(GanFlags& f) {
+    if (dist::world_size() > 1)
+        throw BadInput("gan train does not run across MPI ranks yet: start it without mpirun (train, reflow, distill "
+                       "and train-images do)");
     const bool image = is_image_dataset(f.data);
     f.train.loss_options.lambda = gan_lambda(f, image);
     const double batch = static_cast<double>(f.train.batch);
@@ -203,7 +205,6 @@ int run_gan_train(GanFlags& f) {
                                std::to_string(f.train.batch),
                            2 * h * h * d, 2 * batch * h * (d + 2));
     }
-    if (f.threads > 0) set_num_threads(f.threads);
     nlohmann::json config = gan_config(f);
     Generator init(f.train.seed, 0);
     GanModels m = build_models(config, init, "flags");
@@ -259,14 +260,10 @@ int run_gan_train(GanFlags& f) {
         config["ema_warmup"] = f.train.ema_warmup;
     }
 
-    RunOptions ro;
+    RunOptions ro = f.run;
     ro.label = "gan " + f.train.method;
     ro.output = f.output;
     ro.total_steps = f.train.steps;
-    ro.resume = f.resume;
-    ro.log_every = f.log_every;
-    ro.checkpoint_every = f.checkpoint_every;
-    ro.time_budget_min = f.time_budget_min;
     TrainingRun run(ro, config);
     const std::string& ckpt_path = run.checkpoint_path();
     const std::string png = (fs::path(f.output) / "samples.png").string();
@@ -277,14 +274,17 @@ int run_gan_train(GanFlags& f) {
     run.resume(keys, [&](const io::Checkpoint& c) { trainer->restore(c); });
 
     const float extent = image ? 0.f : plot_extent(reference);
+    const auto picture_text = [&](int64_t step) -> io::PngText {
+        return {{"rflow-model", ckpt_path}, {"method", f.train.method}, {"dataset", image ? "images" : f.data.name()},
+                {"step", std::to_string(step)}, {"seed", std::to_string(f.train.seed + 1)}};
+    };
     auto evaluate = [&](int64_t step) {
         Generator g(f.train.seed + 1, 7);
         if (image) {
             const Tensor grid = trainer->sample(64, g).to(Device::cpu);
-            io::write_image_grid_png(png, grid, 8, 2, 2,
-                                     {{"rflow-model", ckpt_path}, {"method", f.train.method},
-                                      {"step", std::to_string(step)}, {"seed", std::to_string(f.train.seed + 1)}});
+            io::write_image_grid_png(png, grid, 8, 2, 2, png_parameters(picture_text(step)));
             run.log({{"step", step}, {"samples", png}});
+            run.log_picture("samples", png, step);
             return std::string("grid");
         }
         const Tensor x = trainer->sample(f.num_samples, g).to(Device::cpu);
@@ -298,7 +298,8 @@ int run_gan_train(GanFlags& f) {
         io::ScatterPanel gen_panel{std::string("generator over ") + (m.scalar ? "critic D(x)" : "|v(x, 0)|"), x,
                                    io::palette(0)};
         gen_panel.field = critic_field(m, extent);
-        io::write_scatter_png(png, {data_panel, gen_panel}, extent, 400, footer);
+        io::write_scatter_png(png, {data_panel, gen_panel}, extent, 400, footer, 0, png_parameters(picture_text(step)));
+        run.log_picture("samples", png, step);
         return "sliced W2 " + fmt("%.4f", sw) + (floor > 0 ? " (floor " + fmt("%.4f", floor) + ")" : "");
     };
 
@@ -332,7 +333,8 @@ int run_gan_train(GanFlags& f) {
     if (evaluated_at != trainer->steps_done()) last_eval = evaluate(trainer->steps_done());  // one row per step
     if (!critic_losses.empty())
         io::write_curve_png((fs::path(f.output) / "loss.png").string(), f.train.method + " critic loss", critic_losses,
-                            false);
+                            false, 640, 360, png_parameters(picture_text(trainer->steps_done())),
+                            trainer->steps_done() - static_cast<int64_t>(critic_losses.size()) + 1);
     std::printf("gan %s: %s after %lld generator steps\nwrote %s, %s, %s\n", f.train.method.c_str(), last_eval.c_str(),
                 static_cast<long long>(trainer->steps_done()), ckpt_path.c_str(), png.c_str(),
                 run.metrics_path().c_str());
@@ -373,9 +375,12 @@ int run_gan_sample(const SampleFlags& f) {
     }
     const std::string settings = "model " + f.model + " | method " + config.value("method", std::string()) + " | seed " +
                                  std::to_string(f.seed) + " | step " + std::to_string(c.step);
+    const io::PngText text{{"rflow-model", f.model},
+                           {"method", config.value("method", std::string())},
+                           {"seed", std::to_string(f.seed)},
+                           {"step", std::to_string(c.step)}};
     if (m.image) {
-        io::write_image_grid_png(f.output, x, 0, 2, 2,
-                                 {{"rflow-model", f.model}, {"seed", std::to_string(f.seed)}, {"step", std::to_string(c.step)}});
+        io::write_image_grid_png(f.output, x, 0, 2, 2, png_parameters(text));
     } else if (ext == ".csv") {
         data::save_points_csv(f.output, x, {"x", "y"});
     } else {
@@ -384,7 +389,7 @@ int run_gan_sample(const SampleFlags& f) {
         if (config.contains("data_csv")) d.csv = config["data_csv"].get<std::string>();
         const Tensor ref = reference_points(d, f.n, f.seed + 1);
         io::write_scatter_png(f.output, {{"data (" + d.name() + ")", ref, {90, 90, 90}}, {"generator", x, io::palette(0)}},
-                              plot_extent(ref), 400, settings);
+                              plot_extent(ref), 400, settings, 0, png_parameters(text));
     }
     std::printf("wrote %lld samples to %s\n", static_cast<long long>(f.n), f.output.c_str());
     return 0;
@@ -442,17 +447,14 @@ std::function<int()> add_gan_commands(CLI::App& app) {
     train->add_option("-o,--output", tf->output, "Directory for checkpoint, metrics and pictures")->capture_default_str();
     train->add_option("--eval-every", tf->eval_every, "Generator steps between sliced-W2 evaluations / sample grids (0 = only at the end)")
         ->capture_default_str()->transform(count_in(0, kMaxSteps));
-    train->add_option("--checkpoint-every", tf->checkpoint_every, "Generator steps between checkpoints (0 = only at the end)")
-        ->capture_default_str()->transform(count_in(0, kMaxSteps));
-    train->add_option("--log-every", tf->log_every, "Steps between metrics lines")->capture_default_str()->transform(count_in(1, kMaxSteps));
     train->add_option("--num-samples", tf->num_samples, "Points in the metric and picture (the metric's data-vs-data floor is printed beside it)")
         ->capture_default_str()->transform(count_in(1, kMaxSamples));
-    train->add_option("--time-budget", tf->time_budget_min, "Stop after this many minutes (0 = no limit)")->capture_default_str()->check(non_negative());
-    train->add_option("--threads", tf->threads, "CPU threads (0 = all cores)")->capture_default_str()->transform(count_in(0, kMaxThreads));
-    train->add_flag("--resume", tf->resume, "Continue from <output>/checkpoint.safetensors");
+    add_threads_flag(train);
+    add_run_flags(train, tf->run, "Generator steps");
 
     CLI::App* sample = gan->add_subcommand("sample", "Sample a trained GAN generator");
     add_device_flag(sample);
+    add_threads_flag(sample);
     sample->add_option("--model", sf->model, "checkpoint.safetensors written by `rflow gan train`")->required();
     sample->add_option("-n,--num-samples", sf->n, "Samples")->capture_default_str()->transform(count_in(1, kMaxSamples));
     add_seed_option(sample, sf->seed, "Seed of z");

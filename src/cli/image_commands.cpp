@@ -25,6 +25,7 @@
 #include "rflow/data/idx.hpp"
 #include "rflow/data/tokenizer.hpp"
 #include "rflow/data/image_folder.hpp"
+#include "rflow/dist.hpp"
 #include "rflow/io/checkpoint.hpp"
 #include "rflow/io/image.hpp"
 #include "rflow/io/plot.hpp"
@@ -56,14 +57,10 @@ struct ImageTrainFlags {
     trainers::FlowMatchingConfig train;
     float lr = 5e-4f;
     std::string output = "out/images";
-    int64_t checkpoint_every = 500;
     int64_t sample_every = 500;
-    int64_t log_every = 50;
-    bool resume = false;
-    int threads = 0;
+    RunOptions run = run_defaults(50, 500);
     float cfg_scale = 2.f;
     SamplingFlags sampling{"euler", 20, 1e-5, 1e-5};
-    double time_budget_min = 0;  // stop after this many minutes of training (0 = no limit)
     LoRAFlags lora;              // --base: LoRA fine-tuning of a trained U-Net or DiT
     bool arch_given = false;
     bool text = false;           // --text: a DiT conditioned on captions through a prompt encoder
@@ -136,9 +133,13 @@ void write_samples(nn::VelocityModel& model, const Shape& sample_shape, const Im
     int64_t nfe = 0;
     Tensor x = sample_model(model, sample_shape, n, seed, f.sampling, &nfe, nullptr, labels, f.cfg_scale);
     io::write_image_grid_png(path, clamp(x, -1.f, 1.f), columns, 2, 2,
-                             {{"model", f.output}, {"step", std::to_string(step)}, {"seed", std::to_string(seed)},
-                              {"solver", f.sampling.method}, {"steps", std::to_string(f.sampling.steps)},
-                              {"guidance", classes > 0 ? fmt("%.2f", f.cfg_scale) : "none"}});
+                             png_parameters({{"model", f.output},
+                                             {"step", std::to_string(step)},
+                                             {"seed", std::to_string(seed)},
+                                             {"solver", f.sampling.method},
+                                             {"steps", std::to_string(f.sampling.steps)},
+                                             {"guidance", classes > 0 ? fmt("%.2f", f.cfg_scale) : "none"},
+                                             {"size", std::to_string(sample_shape[2]) + "x" + std::to_string(sample_shape[1])}}));
 }
 
 const char* const kUNetFlags[] = {"--base-channels", "--channel-mults", "--res-blocks", "--attention-levels", "--dropout"};
@@ -207,7 +208,6 @@ void check_image_network_size(const ImageTrainFlags& f) {
 
 int run_train_images(ImageTrainFlags f) {
     if (f.lora.base.empty()) check_image_network_size(f);
-    if (f.threads > 0) set_num_threads(f.threads);
     if (!f.lora.base.empty()) check_lora_flags(f.lora);
     ImageData d = load_data(f);
     const int64_t channels = d.images.size(1), size = d.images.size(2);
@@ -300,14 +300,10 @@ int run_train_images(ImageTrainFlags f) {
         config["base"] = f.lora.base;
         config["lora_plus_ratio"] = f.lora.plus_ratio;
     }
-    RunOptions ro;
+    RunOptions ro = f.run;
     ro.label = "train-images";
     ro.output = f.output;
     ro.total_steps = f.train.steps;
-    ro.resume = f.resume;
-    ro.log_every = f.log_every;
-    ro.checkpoint_every = f.checkpoint_every;
-    ro.time_budget_min = f.time_budget_min;
     TrainingRun run(ro, config);
     const std::string& ckpt = run.checkpoint_path();
     const std::string grid = (fs::path(f.output) / "samples.png").string();
@@ -324,11 +320,12 @@ int run_train_images(ImageTrainFlags f) {
                 text_model->caption_generator().set_state(st);
             }
     });
-    std::fprintf(stderr, "training a %s flow on %s (%lld images %lldx%lld, %lld classes): %lld parameters, %lld steps, batch %lld\n",
-                 arch_name.c_str(), d.name.c_str(), static_cast<long long>(d.images.size(0)), static_cast<long long>(size),
-                 static_cast<long long>(size), static_cast<long long>(classes),
-                 static_cast<long long>(model->num_parameters()), static_cast<long long>(f.train.steps),
-                 static_cast<long long>(f.train.batch));
+    if (dist::is_root())
+        std::fprintf(stderr, "training a %s flow on %s (%lld images %lldx%lld, %lld classes): %lld parameters, %lld steps, batch %lld\n",
+                     arch_name.c_str(), d.name.c_str(), static_cast<long long>(d.images.size(0)),
+                     static_cast<long long>(size), static_cast<long long>(size), static_cast<long long>(classes),
+                     static_cast<long long>(model->num_parameters()), static_cast<long long>(f.train.steps),
+                     static_cast<long long>(f.train.batch));
     // samples come from the EMA weights: swap them in, sample, swap the raw weights back
     auto sample_now = [&](int64_t step) {
         std::vector<Tensor> params = model->parameters();
@@ -339,6 +336,7 @@ int run_train_images(ImageTrainFlags f) {
             trainer->ema()->copy_to(params);
         }
         write_samples(*model, sample_shape, f, grid, step, f.train.seed + 1);
+        run.log_picture("samples", grid, step);
         if (!saved.empty()) {
             NoGradGuard ng;
             for (size_t i = 0; i < params.size(); ++i) params[i].copy_(saved[i]);
@@ -352,9 +350,10 @@ int run_train_images(ImageTrainFlags f) {
                                                        std::to_string(st[2]));
         };
     const auto on_step = [&](int64_t step) {
-        if (f.sample_every > 0 && step % f.sample_every == 0 && step != f.train.steps) sample_now(step);
+        if (dist::is_root() && f.sample_every > 0 && step % f.sample_every == 0 && step != f.train.steps) sample_now(step);
     };
     run_flow_loop(*trainer, run, on_step, on_save);
+    if (!dist::is_root()) return 0;  // rank 0 samples and writes
     sample_now(trainer->steps_done());
     if (lora) {
         const std::string dir = (fs::path(f.output) / "adapter").string();
@@ -363,7 +362,9 @@ int run_train_images(ImageTrainFlags f) {
     }
     if (!trainer->losses().empty())
         io::write_curve_png((fs::path(f.output) / "loss.png").string(), arch_name + " flow-matching loss",
-                           trainer->losses());
+                            trainer->losses(), true, 640, 360,
+                            png_parameters({{"model", ckpt}, {"seed", std::to_string(f.train.seed)}}),
+                            trainer->steps_done() - static_cast<int64_t>(trainer->losses().size()) + 1);
     std::printf("wrote %s, %s, %s\n", ckpt.c_str(), grid.c_str(), run.metrics_path().c_str());
     return 0;
 }
@@ -456,19 +457,14 @@ std::function<int()> add_image_commands(CLI::App& app) {
     c->add_option("--time-sampling", f->train.time_sampler, "uniform or logit-normal")
         ->capture_default_str()->check(CLI::IsMember(trainers::time_sampler_names()));
     c->add_option("-o,--output", f->output, "Directory for checkpoint, metrics and grids")->capture_default_str();
-    c->add_option("--checkpoint-every", f->checkpoint_every, "Steps between checkpoints (0 = only at the end)")
-        ->capture_default_str()->transform(count_in(0, kMaxSteps));
     c->add_option("--sample-every", f->sample_every, "Steps between sample grids (0 = only at the end)")
         ->capture_default_str()->transform(count_in(0, kMaxSteps));
-    c->add_option("--log-every", f->log_every, "Steps between metrics lines")->capture_default_str()->transform(count_in(1, kMaxSteps));
     c->add_option("--cfg-scale", f->cfg_scale, "Guidance of the sample grids")->capture_default_str()->check(guidance_scale());
     c->add_option("--sampling-method", f->sampling.method, "ODE solver of the sample grids")
         ->capture_default_str()->check(CLI::IsMember(samplers::sampler_names()));
     c->add_option("--sample-steps", f->sampling.steps, "Its steps")->capture_default_str()->transform(count_in(1, kMaxSolverSteps));
-    c->add_option("--threads", f->threads, "CPU threads (0 = all cores)")->capture_default_str()->transform(count_in(0, kMaxThreads));
-    c->add_flag("--resume", f->resume, "Continue from <output>/checkpoint.safetensors");
-    c->add_option("--time-budget", f->time_budget_min, "Stop after this many minutes of training (0 = no limit)")
-        ->capture_default_str()->check(non_negative());
+    add_threads_flag(c);
+    add_run_flags(c, f->run);
     add_lora_flags(c, f->lora, "qkv,out,conv1,conv2");
     c->get_option("--lora-targets")
         ->description("Comma-separated module names (suffixes) or re:REGEX; a DiT base defaults to qkv,out,fc1,fc2");

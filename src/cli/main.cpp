@@ -5,9 +5,11 @@
 #include <string>
 
 #include "classifier_commands.hpp"
+#include "convert_commands.hpp"
 #include "cli_common.hpp"
 #include "rflow/config.hpp"
 #include "rflow/device.hpp"
+#include "rflow/dist.hpp"
 #include "rflow/io/plot.hpp"
 #include "gan_commands.hpp"
 #include "image_commands.hpp"
@@ -56,7 +58,9 @@ int main(int argc, char** argv) {
     auto run_images = cli::add_image_commands(app);
     auto run_classifier = cli::add_classifier_commands(app);
     auto run_gan = cli::add_gan_commands(app);
+    auto run_convert = cli::add_convert_commands(app);
     CLI::App* info = app.add_subcommand("info", "Show the build: version, devices, threads, PNG support");
+    dist::init(&argc, &argv);  // under mpirun: data-parallel ranks (rflow/dist.hpp)
     if (!known_commands(app, argc, argv)) return 2;
     try {
         app.parse(argc, argv);
@@ -66,13 +70,16 @@ int main(int argc, char** argv) {
     try {
         if (info->parsed()) {
             const std::string arch = cuda_build_arch();
-            std::printf("rflow %s\ncuda backend: %s\ncuda: %s\nthreads: %d\npng: %s\n", RFLOW_VERSION,
+            std::printf("rflow %s\ncuda backend: %s\ncuda: %s\nthreads: %d\npng: %s\nmpi: %s\n", RFLOW_VERSION,
                         arch.empty() ? "not built (no nvcc at configure time)" : ("built for " + arch).c_str(),
                         cuda_emulated()    ? "available (emulated by the CPU: RFLOW_EMULATE_CUDA=1)"
                         : cuda_available() ? "available"
                                            : "no GPU answers (CPU only)",
                         num_threads(),
-                        io::png_supported() ? "yes" : "no");
+                        io::png_supported() ? "yes" : "no",
+                        dist::mpi_built() ? ("yes (rank " + std::to_string(dist::rank()) + " of " +
+                                             std::to_string(dist::world_size()) + ")").c_str()
+                                          : "no (built without libopenmpi-dev)");
             return 0;
         }
         int rc = run_train();
@@ -80,12 +87,15 @@ int main(int argc, char** argv) {
         if (rc < 0) rc = run_images();
         if (rc < 0) rc = run_classifier();
         if (rc < 0) rc = run_gan();
+        if (rc < 0) rc = run_convert();
         return rc < 0 ? 0 : rc;
     } catch (const cli::BadInput& e) {
         std::fprintf(stderr, "rflow: error: %s\n", e.what());
+        if (dist::world_size() > 1) dist::abort(2);  // the other ranks would wait forever
         return 2;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "rflow: error: %s\n", e.what());
+        if (dist::world_size() > 1) dist::abort(1);
         return 1;
     }
 }

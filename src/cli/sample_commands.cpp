@@ -122,6 +122,8 @@ int run_sample_images(const SampleFlags& f, LoadedModel& m, const CLI::App* cmd)
         {"class", f.image_class >= 0 ? std::to_string(f.image_class) : (classes > 0 ? "all" : "none")}};
     if (!f.prompt.empty()) text.emplace_back("prompt", f.prompt);
     const int columns = classes > 0 && f.image_class < 0 && f.prompt.empty() ? static_cast<int>(classes) : 0;
+    text.emplace_back("size", std::to_string(m.sample_shape[2]) + "x" + std::to_string(m.sample_shape[1]));
+    text = png_parameters(text);
     io::write_image_grid_png(f.output, x, columns, 2, 2, text);
     if (!f.save_each.empty()) {
         fs::create_directories(f.save_each);
@@ -175,6 +177,12 @@ int run_sample(const SampleFlags& f, const CLI::App* cmd) {
     DataSpec d = data_for(m, f.dataset);
     Tensor data = reference_points(d, f.num_samples, f.seed);
     const float extent = plot_extent(data);
+    const io::PngText text = png_parameters({{"model", f.model},
+                                             {"seed", std::to_string(f.seed)},
+                                             {"solver", s.method},
+                                             {"steps", std::to_string(s.steps)},
+                                             {"nfe", std::to_string(nfe)},
+                                             {"dataset", d.name()}});
     if (ext == ".csv") {
         data::save_points_csv(f.output, x, {"x", "y"});
     } else {
@@ -185,12 +193,12 @@ int run_sample(const SampleFlags& f, const CLI::App* cmd) {
                                    " | seed " + std::to_string(f.seed) + " | sliced W2 " + fmt("%.4f", sw);
         io::write_scatter_png(f.output, {{"data (" + d.name() + ")", data, {90, 90, 90}},
                                          {m.label() + " (" + method_label(s) + ")", x, io::palette(0)}},
-                              extent, 400, footer);
+                              extent, 400, footer, 0, text);
         std::printf("sliced W2 to data %.4f\n", sw);
     }
     if (!f.trajectories.empty())
         io::write_trajectories_png(f.trajectories, traj, m.label() + " trajectories (" + method_label(s) + ")", extent, 300,
-                                   data);
+                                   data, 500, text);
     std::printf("%s: %lld samples, NFE %lld, wrote %s%s%s\n", m.label().c_str(), static_cast<long long>(x.size(0)),
                 static_cast<long long>(nfe), f.output.c_str(), f.trajectories.empty() ? "" : ", ", f.trajectories.c_str());
     return 0;
@@ -268,8 +276,11 @@ int run_eval_images(const EvalFlags& f, std::vector<LoadedModel>& models, const 
                 std::snprintf(name, sizeof name, "samples_%s%d_cfg%.2g.png", method.method.c_str(), method.steps, w);
                 io::write_image_grid_png((fs::path(f.output) / name).string(), x.slice(0, 0, std::min<int64_t>(n, 100)),
                                          classes > 0 ? static_cast<int>(classes) : 10, 2, 2,
-                                         {{"model", m.path}, {"solver", method.method}, {"steps", std::to_string(method.steps)},
-                                          {"guidance", fmt("%.3g", w)}, {"seed", std::to_string(f.seed)}});
+                                         png_parameters({{"model", m.path},
+                                                         {"solver", method.method},
+                                                         {"steps", std::to_string(method.steps)},
+                                                         {"guidance", fmt("%.3g", w)},
+                                                         {"seed", std::to_string(f.seed)}}));
             }
         }
     }
@@ -344,11 +355,18 @@ int run_eval(const EvalFlags& f, const CLI::App* cmd) {
     }
     const std::string plot = (fs::path(f.output) / "eval.png").string();
     const std::string grid = (fs::path(f.output) / "compare.png").string();
-    io::write_xy_png(plot, "sample quality against NFE (" + d.name() + ")", "NFE", "sliced W2", series, true, true);
+    std::string model_list;
+    for (const std::string& path : f.models) model_list += (model_list.empty() ? "" : " ") + path;
+    const io::PngText text = png_parameters({{"model", model_list},
+                                             {"seed", std::to_string(f.seed)},
+                                             {"dataset", d.name()},
+                                             {"samples", std::to_string(f.num_samples)}});
+    io::write_xy_png(plot, "sample quality against NFE (" + d.name() + ")", "NFE", "sliced W2", series, true, true, 720,
+                     440, text);
     io::write_scatter_png(grid, panels, extent, 260,
                           "rflow eval | " + d.name() + " | " + std::to_string(f.num_samples) + " samples | seed " +
                               std::to_string(f.seed),
-                          static_cast<int>(methods.size()));
+                          static_cast<int>(methods.size()), text);
     std::printf("wrote %s, %s, %s\n", jsonl.c_str(), plot.c_str(), grid.c_str());
     return 0;
 }
@@ -360,6 +378,7 @@ std::function<int()> add_sample_commands(CLI::App& app) {
     auto ef = std::make_shared<EvalFlags>();
     CLI::App* sample = app.add_subcommand("sample", "Sample a trained model; write a PNG beside the data or a CSV");
     add_device_flag(sample);
+    add_threads_flag(sample);
     sample->add_option("--model", sf->model, "Checkpoint written by train, reflow or distill")->required();
     sample->add_option("--lora", sf->loras, "LoRA adapter PATH[:WEIGHT] (PEFT directory or kohya file); repeat to add several");
     sample->add_option("-o,--output", sf->output, "Output file: .png (picture) or .csv (points)")->capture_default_str();
@@ -369,6 +388,10 @@ std::function<int()> add_sample_commands(CLI::App& app) {
     sample->add_option("--dataset", sf->dataset, "Reference data for the picture (default: the training data)");
     sample->add_flag("--no-ema", sf->no_ema, "Use the raw weights even if the checkpoint has an EMA");
     add_sampling_flags(sample, sf->sampling, "ODE solver (a distilled model defaults to Euler with its k steps)", true);
+    sample->get_option("--sample-steps")
+        ->description("Steps of a fixed-step solver: by default 100 for point models, 20 for image models, k for a "
+                      "model distilled into k steps")
+        ->default_str("by model");
     sample->add_option("--class", sf->image_class, "Images: the class to sample (-1 = every class in turn)")
         ->capture_default_str()->transform(count_in(-1, kMaxClasses));
     sample->add_option("--cfg-scale", sf->cfg_scale, "Images: guidance w in v_u + w (v_c - v_u)")->capture_default_str()->check(guidance_scale());
@@ -379,6 +402,7 @@ std::function<int()> add_sample_commands(CLI::App& app) {
 
     CLI::App* eval = app.add_subcommand("eval", "Evaluate models at several samplers and step counts (JSONL, plots)");
     add_device_flag(eval);
+    add_threads_flag(eval);
     eval->add_option("--model", ef->models, "Checkpoints to evaluate (repeat the flag)")->required();
     eval->add_option("--methods", ef->methods, "Comma-separated sampler[:steps] or dopri5[:tol]")->capture_default_str();
     eval->add_option("-o,--output", ef->output, "Directory for eval.jsonl, eval.png, compare.png")->capture_default_str();

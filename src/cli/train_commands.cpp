@@ -26,6 +26,7 @@
 #include "rflow/io/plot.hpp"
 #include "rflow/nn/lora.hpp"
 #include "rflow/nn/lora_file.hpp"
+#include "rflow/dist.hpp"
 #include "rflow/metrics.hpp"
 #include "rflow/optim/adam.hpp"
 #include "rflow/trainers/flow_matching.hpp"
@@ -44,11 +45,8 @@ struct TrainFlags {
     float lr = 1e-3f;
     std::string coupling = "independent";
     std::string output;
-    int64_t checkpoint_every = 1000;
-    int64_t log_every = 100;
+    RunOptions run = run_defaults(100, 1000);
     int64_t num_samples = 2000;
-    bool resume = false;
-    int threads = 0;
     SamplingFlags eval;  // for the final picture and metric
     // distill: an optional critic sharpening the k-step student (trainers/adversarial.hpp)
     float adversarial_weight = 0.f;
@@ -94,13 +92,10 @@ void add_common_flags(CLI::App* c, TrainFlags& f, const std::string& default_out
     add_ema_flags(c, f.train.ema_decay, f.train.ema_warmup);
     c->add_option("--grad-clip", f.train.grad_clip, "Clip the global gradient norm (0 = off)")->capture_default_str()->check(non_negative());
     c->add_option("-o,--output", f.output, "Directory for checkpoint, metrics and pictures")->capture_default_str();
-    c->add_option("--checkpoint-every", f.checkpoint_every, "Steps between checkpoints (0 = only at the end)")
-        ->capture_default_str()->transform(count_in(0, kMaxSteps));
-    c->add_option("--log-every", f.log_every, "Steps between metrics lines")->capture_default_str()->transform(count_in(1, kMaxSteps));
     c->add_option("--num-samples", f.num_samples, "Points in the sample picture and metric")
         ->capture_default_str()->transform(count_in(1, kMaxSamples));
-    c->add_option("--threads", f.threads, "CPU threads (0 = all cores)")->capture_default_str()->transform(count_in(0, kMaxThreads));
-    c->add_flag("--resume", f.resume, "Continue from <output>/checkpoint.safetensors");
+    add_threads_flag(c);
+    add_run_flags(c, f.run);
 }
 
 void add_pair_flags(CLI::App* c, PairFlags& p) {
@@ -167,7 +162,7 @@ trainers::Pairs obtain_pairs(const PairFlags& p, LoadedModel& teacher, const std
     if (!p.file.empty()) {
         trainers::Pairs pairs = as_input([&] { return trainers::load_pairs(p.file, teacher.sample_shape); });
         std::fprintf(stderr, "using %lld pairs from %s\n", static_cast<long long>(pairs.z0.size(0)), p.file.c_str());
-        if (fs::path(p.file) != fs::path(kept)) trainers::save_pairs(kept, pairs);
+        if (dist::is_root() && fs::path(p.file) != fs::path(kept)) trainers::save_pairs(kept, pairs);
         return pairs;
     }
     const Metadata wanted = pair_provenance(p, teacher, seed);
@@ -213,7 +208,7 @@ trainers::Pairs obtain_pairs(const PairFlags& p, LoadedModel& teacher, const std
         progress.metadata = wanted;
         progress.metadata.emplace_back("rng", std::to_string(state[0]) + " " + std::to_string(state[1]) + " " +
                                                   std::to_string(state[2]));
-        trainers::save_pairs(partial, progress);
+        if (dist::is_root()) trainers::save_pairs(partial, progress);  // every rank makes the same pairs
     };
     Progress bar("pairs", p.count, o.chunk);
     const auto t0 = std::chrono::steady_clock::now();
@@ -227,8 +222,10 @@ trainers::Pairs obtain_pairs(const PairFlags& p, LoadedModel& teacher, const std
     bar.finish();
     for (const auto& [key, value] : wanted)
         if (metadata_value(pairs.metadata, key).empty()) pairs.metadata.emplace_back(key, value);
-    trainers::save_pairs(kept, pairs);
-    fs::remove(partial);
+    if (dist::is_root()) {
+        trainers::save_pairs(kept, pairs);
+        fs::remove(partial);
+    }
     return pairs;
 }
 
@@ -245,7 +242,7 @@ int run_training(const TrainFlags& f, trainers::PairSource pairs, nn::VelocityML
     std::unique_ptr<optim::Adam> critic_opt;
     std::unique_ptr<trainers::AdversarialTerm> adversarial;
     if (f.adversarial_weight > 0.f) {
-        if (f.resume) throw BadInput("--resume cannot be combined with --adversarial-weight (the critic is not checkpointed)");
+        if (f.run.resume) throw BadInput("--resume cannot be combined with --adversarial-weight (the critic is not checkpointed)");
         Generator critic_init(f.train.seed, 8);
         nn::MLPCriticConfig cc;
         cc.in_dim = model.config().data_dim;
@@ -277,19 +274,19 @@ int run_training(const TrainFlags& f, trainers::PairSource pairs, nn::VelocityML
     config["ema"] = f.train.ema_decay;
     config["ema_warmup"] = f.train.ema_warmup;
     const std::string label = config.value("label", std::string("flow"));
-    RunOptions ro;
+    RunOptions ro = f.run;
     ro.label = label;
     ro.output = f.output;
     ro.total_steps = f.train.steps;
-    ro.resume = f.resume;
-    ro.log_every = f.log_every;
-    ro.checkpoint_every = f.checkpoint_every;
     TrainingRun run(ro, config);
     resume_training(*trainer, run, {"dataset", "data_csv", "kind", "distill_k"});
-    std::fprintf(stderr, "training %s on %s: %lld parameters, %lld steps, batch %lld\n", label.c_str(),
-                 f.data.name().c_str(), static_cast<long long>(model.num_parameters()),
-                 static_cast<long long>(f.train.steps), static_cast<long long>(f.train.batch));
+    if (dist::is_root())
+        std::fprintf(stderr, "training %s on %s: %lld parameters, %lld steps, batch %lld%s\n", label.c_str(),
+                     f.data.name().c_str(), static_cast<long long>(model.num_parameters()),
+                     static_cast<long long>(f.train.steps), static_cast<long long>(f.train.batch),
+                     dist::world_size() > 1 ? (" over " + std::to_string(dist::world_size()) + " MPI ranks").c_str() : "");
     run_flow_loop(*trainer, run);
+    if (!dist::is_root()) return 0;  // rank 0 draws the pictures and the final metric
     if (critic) io::save_weights((fs::path(f.output) / "adversarial_critic.safetensors").string(), critic->state_dict());
 
     // pictures and a quality number, sampled from the EMA weights when there are any
@@ -310,11 +307,20 @@ int run_training(const TrainFlags& f, trainers::PairSource pairs, nn::VelocityML
                                " | steps " + std::to_string(trainer->steps_done()) + " | " + picture.method + " NFE " +
                                std::to_string(nfe) + " | sliced W2 " + fmt("%.4f", sw);
     const std::string png = (fs::path(f.output) / "samples.png").string();
+    const io::PngText text = png_parameters({{"model", run.checkpoint_path()},
+                                             {"seed", std::to_string(f.train.seed + 1)},
+                                             {"solver", picture.method},
+                                             {"steps", std::to_string(picture.steps)},
+                                             {"nfe", std::to_string(nfe)},
+                                             {"dataset", f.data.name()},
+                                             {"training_steps", std::to_string(trainer->steps_done())}});
     io::write_scatter_png(png, {{"data (" + f.data.name() + ")", data, {90, 90, 90}},
                                 {label + " (" + picture.method + ", NFE " + std::to_string(nfe) + ")", samples, io::palette(0)}},
-                          extent, 400, footer);
+                          extent, 400, footer, 0, text);
+    run.log_picture("samples", png, trainer->steps_done());
     if (!trainer->losses().empty())
-        io::write_curve_png((fs::path(f.output) / "loss.png").string(), label + " loss", trainer->losses());
+        io::write_curve_png((fs::path(f.output) / "loss.png").string(), label + " loss", trainer->losses(), true, 640, 360,
+                            text, trainer->steps_done() - static_cast<int64_t>(trainer->losses().size()) + 1);
     std::printf("%s: sliced W2 to data %.4f at NFE %lld (%s)\nwrote %s, %s, %s\n", label.c_str(), sw,
                 static_cast<long long>(nfe), picture.method.c_str(), run.checkpoint_path().c_str(), png.c_str(),
                 run.metrics_path().c_str());
@@ -341,7 +347,6 @@ void inherit_from_teacher(TrainFlags& f, const LoadedModel& teacher, const CLI::
 // LoRA-GA's gradient estimate when asked, LoRA+ groups, and the adapter written as a PEFT
 // directory <output>/adapter beside the usual checkpoint and pictures.
 int run_lora_finetune(TrainFlags& f, const CLI::App* cmd) {
-    if (f.threads > 0) set_num_threads(f.threads);
     check_lora_flags(f.lora);
     LoadedModel base = load_model(f.lora.base);
     if (cmd->count("--dataset") == 0 && cmd->count("--data-csv") == 0) {
@@ -441,7 +446,6 @@ std::function<int()> add_train_commands(CLI::App& app) {
             check_network_size("--hidden " + std::to_string(f.model.hidden) + " --depth " + std::to_string(f.model.depth) +
                                    " --batch-size " + std::to_string(f.train.batch),
                                hidden * hidden * depth, static_cast<double>(f.train.batch) * hidden * (depth + 2));
-            if (f.threads > 0) set_num_threads(f.threads);
             Generator init(f.train.seed, 0);
             nn::VelocityMLP model = as_input([&] { return nn::VelocityMLP(f.model, init); });
             trainers::PairSource pairs = as_input([&] { return trainers::make_coupling(f.coupling, make_data_source(f.data)); });
@@ -452,7 +456,6 @@ std::function<int()> add_train_commands(CLI::App& app) {
         }
         for (auto [cmd, f, p] : {std::make_tuple(reflow, rf, rp), std::make_tuple(distill, df, dp)}) {
             if (!cmd->parsed()) continue;
-            if (f->threads > 0) set_num_threads(f->threads);
             const bool is_distill = cmd == distill;
             LoadedModel teacher = load_model(p->model);
             inherit_from_teacher(*f, teacher, cmd);

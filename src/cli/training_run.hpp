@@ -1,12 +1,15 @@
 // One training run's bookkeeping, shared by every training command (train, reflow, distill,
 // train-images, gan train, train-classifier): the output folder's checkpoint (resume with config
 // checks, periodic and final atomic saves, never a non-finite one), metrics.jsonl, a progress
-// bar with the window-mean loss, a time budget, and the divergence message.
+// bar with the window-mean loss, a time budget, and the divergence message. The scalars and
+// pictures also go to TensorBoard event files in <output>/tensorboard (`tensorboard --logdir`).
+// Under mpirun (rflow/dist.hpp) every rank resumes from the checkpoint, and rank 0 alone writes.
 #pragma once
 
 #include <cstdint>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,6 +18,11 @@
 
 #include "progress.hpp"
 #include "rflow/io/checkpoint.hpp"
+#include "rflow/io/tensorboard.hpp"
+
+namespace CLI {
+class App;
+}
 
 namespace rflow::cli {
 
@@ -27,7 +35,16 @@ struct RunOptions {
     int64_t log_every = 100;                 ///< a metrics line of window means every this many steps
     int64_t checkpoint_every = 0;            ///< 0 = only at the end
     double time_budget_min = 0;              ///< 0 = no limit
+    bool tensorboard = true;                 ///< event files in <output>/tensorboard
 };
+
+/// A command's defaults for the flags below (the rest of RunOptions is filled in at run time).
+RunOptions run_defaults(int64_t log_every, int64_t checkpoint_every);
+
+/// The flags every training command shares, into `o` (its values are the defaults shown):
+/// --resume, --log-every, --checkpoint-every, --time-budget, --tensorboard / --no-tensorboard.
+/// `unit` names what a step is in the help ("Steps", "Generator steps").
+void add_run_flags(CLI::App* app, RunOptions& o, const std::string& unit = "Steps");
 
 /// A config value shown in a message: "unset" for a key the run does not set.
 std::string shown_or_unset(const nlohmann::json& v);
@@ -45,8 +62,12 @@ public:
     int64_t resume(const std::vector<std::string>& keys, const std::function<void(const io::Checkpoint&)>& restore,
                    const std::function<void(const io::Checkpoint&, const nlohmann::json& saved)>& check = nullptr);
 
-    /// One metrics.jsonl line, flushed.
+    /// One metrics.jsonl line, flushed; its numbers (but "step" and "elapsed_s") also go to
+    /// TensorBoard as scalars at row["step"].
     void log(const nlohmann::json& row);
+    /// A picture rflow wrote (samples, a scatter plot) shown in TensorBoard's images at `step`;
+    /// a warning, not an error, when it cannot be read back (e.g. a build without OpenCV).
+    void log_picture(const std::string& tag, const std::string& png_path, int64_t step);
 
     /// After each step: the progress bar, a metrics line of the window means of `values` every
     /// log_every steps (and at the last), a checkpoint every checkpoint_every steps (not the last:
@@ -75,7 +96,9 @@ private:
     nlohmann::json config_;
     std::string checkpoint_path_, metrics_path_;
     std::ofstream metrics_;
+    std::unique_ptr<io::TensorBoardWriter> tensorboard_;
     Progress bar_;
+    bool root_;  // rank 0 of a data-parallel run (or the only process): the one that writes
     int64_t resumed_from_ = -1, saved_step_ = -1;
     std::vector<std::pair<std::string, double>> window_;  // running sums since the last metrics line
     int64_t window_n_ = 0;

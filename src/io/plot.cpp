@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "rflow/error.hpp"
 #include "rflow/io/atomic_file.hpp"
@@ -33,9 +34,10 @@ bool png_supported() { return true; }
 
 namespace {
 
-void write_png(const std::string& path, const cv::Mat& img) {
+void write_png(const std::string& path, const cv::Mat& img, const PngText& text) {
     std::vector<uchar> buf;
     RFLOW_CHECK(cv::imencode(".png", img, buf), "could not encode PNG for " << path);
+    if (!text.empty()) buf = png_add_text(buf, text);
     write_file_atomic(path, buf.data(), buf.size());
 }
 
@@ -99,7 +101,7 @@ std::array<uint8_t, 3> palette(size_t i) {
 }
 
 void write_scatter_png(const std::string& path, const std::vector<ScatterPanel>& panels, float extent, int size,
-                       const std::string& footer, int columns) {
+                       const std::string& footer, int columns, const PngText& text) {
     RFLOW_CHECK(!panels.empty(), "write_scatter_png: no panels for " << path);
     const int cols = columns > 0 ? std::min<int>(columns, static_cast<int>(panels.size())) : static_cast<int>(panels.size());
     const int rows = (static_cast<int>(panels.size()) + cols - 1) / cols;
@@ -118,11 +120,11 @@ void write_scatter_png(const std::string& path, const std::vector<ScatterPanel>&
     if (!footer.empty())
         cv::putText(img, footer, {6, rows * (size + title_h) + 17}, cv::FONT_HERSHEY_SIMPLEX, 0.42, cv::Scalar(60, 60, 60), 1,
                     cv::LINE_AA);
-    write_png(path, img);
+    write_png(path, img, text);
 }
 
 void write_trajectories_png(const std::string& path, const std::vector<Tensor>& states, const std::string& title,
-                            float extent, int max_paths, const Tensor& reference, int size) {
+                            float extent, int max_paths, const Tensor& reference, int size, const PngText& text) {
     RFLOW_CHECK(states.size() >= 2, "write_trajectories_png: need at least two states for " << path);
     const int title_h = 28;
     cv::Mat img(size + title_h, size, CV_8UC3, cv::Scalar(255, 255, 255));
@@ -142,12 +144,12 @@ void write_trajectories_png(const std::string& path, const std::vector<Tensor>& 
         cv::circle(img, line.front(), 2, cv::Scalar(120, 120, 120), cv::FILLED, cv::LINE_AA);
         cv::circle(img, line.back(), 2, cv::Scalar(14, 127, 255), cv::FILLED, cv::LINE_AA);
     }
-    write_png(path, img);
+    write_png(path, img, text);
 }
 
 void write_xy_png(const std::string& path, const std::string& title, const std::string& x_label,
                   const std::string& y_label, const std::vector<XYSeries>& series, bool log_x, bool log_y, int width,
-                  int height) {
+                  int height, const PngText& text) {
     RFLOW_CHECK(!series.empty(), "write_xy_png: no series for " << path);
     auto tx = [&](double x) { return log_x ? std::log10(std::max(x, 1e-12)) : x; };
     auto ty = [&](double y) { return log_y ? std::log10(std::max(y, 1e-12)) : y; };
@@ -196,36 +198,71 @@ void write_xy_png(const std::string& path, const std::string& title, const std::
         cv::line(img, {width - right + 10, ly - 4}, {width - right + 30, ly - 4}, c, 2, cv::LINE_AA);
         cv::putText(img, s.label, {width - right + 36, ly}, cv::FONT_HERSHEY_SIMPLEX, 0.42, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
     }
-    write_png(path, img);
+    write_png(path, img, text);
 }
 
 void write_curve_png(const std::string& path, const std::string& title, const std::vector<float>& values, bool log_y,
-                     int width, int height) {
+                     int width, int height, const PngText& text, int64_t first_step) {
     RFLOW_CHECK(!values.empty(), "write_curve_png: no values for " << path);
     cv::Mat img(height, width, CV_8UC3, cv::Scalar(255, 255, 255));
-    const int left = 60, right = 10, top = 30, bottom = 30;
+    const int left = 60, right = 14, top = 30, bottom = 42;
     auto tr = [&](float v) { return log_y ? std::log10(std::max(v, 1e-12f)) : v; };
-    float lo = tr(values[0]), hi = lo;
-    for (float v : values)
-        if (std::isfinite(v)) { lo = std::min(lo, tr(v)); hi = std::max(hi, tr(v)); }
-    if (hi - lo < 1e-6f) hi = lo + 1.f;
-    cv::rectangle(img, {left, top}, {width - right, height - bottom}, cv::Scalar(200, 200, 200));
-    std::vector<cv::Point> pts;
     const size_t n = values.size();
+    // TensorBoard's debiased exponential moving average, span about n / 50 points
+    const double a = 1.0 - 1.0 / std::max(1.0, static_cast<double>(n) / 50.0);
+    std::vector<float> smooth(n, NAN);
+    double s = 0, weight = 0;
     for (size_t i = 0; i < n; ++i) {
         if (!std::isfinite(values[i])) continue;
-        const int x = left + static_cast<int>((width - left - right) * (n > 1 ? double(i) / (n - 1) : 0.5));
-        const int y = top + static_cast<int>((height - top - bottom) * (hi - tr(values[i])) / (hi - lo));
-        pts.emplace_back(x, y);
+        s = a * s + (1 - a) * values[i];
+        weight = a * weight + (1 - a);
+        smooth[i] = static_cast<float>(s / weight);
     }
-    cv::polylines(img, pts, false, cv::Scalar(180, 119, 31), 1, cv::LINE_AA);
+    float lo = INFINITY, hi = -INFINITY;
+    for (float v : values)
+        if (std::isfinite(v)) lo = std::min(lo, tr(v)), hi = std::max(hi, tr(v));
+    if (!(hi >= lo)) lo = 0, hi = 1;  // no finite value
+    if (hi - lo < 1e-6f) hi = lo + 1.f;
+    const int plot_w = width - left - right, plot_h = height - top - bottom;
+    cv::rectangle(img, {left, top}, {width - right, height - bottom}, cv::Scalar(200, 200, 200));
+    auto x_of = [&](double i) { return left + static_cast<int>(plot_w * (n > 1 ? i / (n - 1) : 0.5)); };
+    auto curve = [&](const std::vector<float>& v) {
+        std::vector<cv::Point> pts;
+        for (size_t i = 0; i < n; ++i)
+            if (std::isfinite(v[i])) pts.emplace_back(x_of(static_cast<double>(i)), top + static_cast<int>(plot_h * (hi - tr(v[i])) / (hi - lo)));
+        return pts;
+    };
+    cv::polylines(img, curve(values), false, cv::Scalar(230, 200, 170), 1, cv::LINE_AA);  // raw, pale
+    cv::polylines(img, curve(smooth), false, cv::Scalar(180, 119, 31), 2, cv::LINE_AA);   // smoothed
+    // x axis in steps: ticks at a 1-2-5 multiple giving at most 6 intervals
+    const double last = static_cast<double>(first_step) + static_cast<double>(n) - 1;
+    const double range = std::max(1.0, last - static_cast<double>(first_step));
+    double tick = std::pow(10.0, std::floor(std::log10(range / 6)));
+    for (double m : {1.0, 2.0, 5.0, 10.0})
+        if (range / (tick * m) <= 6) {
+            tick *= m;
+            break;
+        }
     char buf[64];
+    for (double v = std::ceil(first_step / tick) * tick; v <= last + 1e-9; v += tick) {
+        const int x = x_of(v - static_cast<double>(first_step));
+        cv::line(img, {x, height - bottom}, {x, height - bottom + 4}, cv::Scalar(120, 120, 120));
+        std::snprintf(buf, sizeof buf, "%.0f", v);
+        cv::putText(img, buf, {x - 3 * static_cast<int>(std::strlen(buf)), height - bottom + 16},
+                    cv::FONT_HERSHEY_SIMPLEX, 0.35, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+    }
+    cv::putText(img, "step", {left + plot_w / 2 - 12, height - 6}, cv::FONT_HERSHEY_SIMPLEX, 0.4, cv::Scalar(0, 0, 0), 1,
+                cv::LINE_AA);
     std::snprintf(buf, sizeof buf, log_y ? "%.3g" : "%.4g", log_y ? std::pow(10.f, hi) : hi);
     cv::putText(img, buf, {4, top + 10}, cv::FONT_HERSHEY_SIMPLEX, 0.4, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
     std::snprintf(buf, sizeof buf, log_y ? "%.3g" : "%.4g", log_y ? std::pow(10.f, lo) : lo);
     cv::putText(img, buf, {4, height - bottom}, cv::FONT_HERSHEY_SIMPLEX, 0.4, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
     cv::putText(img, title, {left, 20}, cv::FONT_HERSHEY_SIMPLEX, 0.55, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
-    write_png(path, img);
+    cv::putText(img, "smoothed", {width - right - 150, 20}, cv::FONT_HERSHEY_SIMPLEX, 0.4, cv::Scalar(180, 119, 31), 1,
+                cv::LINE_AA);
+    cv::putText(img, "raw", {width - right - 70, 20}, cv::FONT_HERSHEY_SIMPLEX, 0.4, cv::Scalar(230, 200, 170), 1,
+                cv::LINE_AA);
+    write_png(path, img, text);
 }
 
 #else
@@ -239,20 +276,22 @@ std::array<uint8_t, 3> palette(size_t i) {
 }
 
 void write_trajectories_png(const std::string& path, const std::vector<Tensor>&, const std::string&, float, int,
-                            const Tensor&, int) {
+                            const Tensor&, int, const PngText&) {
     RFLOW_FAIL("cannot write " << path << ": this rflow was built without OpenCV (install libopencv-dev, reconfigure)");
 }
 
 void write_xy_png(const std::string& path, const std::string&, const std::string&, const std::string&,
-                  const std::vector<XYSeries>&, bool, bool, int, int) {
+                  const std::vector<XYSeries>&, bool, bool, int, int, const PngText&) {
     RFLOW_FAIL("cannot write " << path << ": this rflow was built without OpenCV (install libopencv-dev, reconfigure)");
 }
 
-void write_scatter_png(const std::string& path, const std::vector<ScatterPanel>&, float, int, const std::string&, int) {
+void write_scatter_png(const std::string& path, const std::vector<ScatterPanel>&, float, int, const std::string&, int,
+                       const PngText&) {
     RFLOW_FAIL("cannot write " << path << ": this rflow was built without OpenCV (install libopencv-dev, reconfigure)");
 }
 
-void write_curve_png(const std::string& path, const std::string&, const std::vector<float>&, bool, int, int) {
+void write_curve_png(const std::string& path, const std::string&, const std::vector<float>&, bool, int, int, const PngText&,
+                     int64_t) {
     RFLOW_FAIL("cannot write " << path << ": this rflow was built without OpenCV (install libopencv-dev, reconfigure)");
 }
 

@@ -11,6 +11,7 @@
 #include "rflow/autograd.hpp"
 #include "rflow/error.hpp"
 #include "rflow/io/checkpoint.hpp"
+#include "rflow/io/safetensors.hpp"
 
 namespace rflow {
 
@@ -347,6 +348,52 @@ LoadedModel load_model(const std::string& path, bool use_ema) {
         lora->merge();
         lora.reset();  // detaches the adapters; the merged weights stay
     }
+    return m;
+}
+
+void export_weights(const std::string& path, const nn::Module& model, const std::string& model_config, io::DType dtype) {
+    RFLOW_CHECK(dtype == io::DType::F32 || dtype == io::DType::F16 || dtype == io::DType::BF16,
+                path << ": weights are written as F32, F16 or BF16, not " << io::dtype_name(dtype));
+    parse_object(model_config, path, "model config");  // only valid configs travel with weights
+    io::SafetensorsFile f;
+    f.metadata = {{"format", "rflow-weights-1"}, {"model_config", model_config}};
+    for (const auto& [name, t] : model.state_dict()) {
+        const Tensor c = t.detach().to(Device::cpu).contiguous();
+        f.tensors.emplace_back(name, io::from_f32(c.data(), c.shape(), dtype));
+    }
+    io::write_safetensors(path, f);
+}
+
+LoadedModel import_weights(const std::string& path, const std::string& model_config, const std::string& config_source) {
+    const io::SafetensorsFile f = io::read_safetensors(path);
+    std::string config = model_config, source = config_source;
+    if (config.empty()) {
+        source = path;
+        for (const auto& [key, value] : f.metadata)
+            if (key == "model_config") config = value;
+        if (config.empty())
+            throw Error(path + ": no model config given, and the file has no 'model_config' metadata (plain "
+                               "state_dicts need the config of the network they belong to)");
+    }
+    Generator init(0);
+    LoadedModel m = build_model(config, init, source);
+    m.path = path;
+    // a prefix every name carries ("model." of a wrapped module, "module." of DataParallel) goes
+    std::string prefix;
+    for (const char* p : {"model.", "module."}) {
+        bool all = !f.tensors.empty();
+        for (const auto& kv : f.tensors) all = all && kv.first.rfind(p, 0) == 0;
+        if (all) prefix = p;
+    }
+    io::TensorList state;
+    for (const auto& [name, raw] : f.tensors)
+        state.emplace_back(name.substr(prefix.size()), Tensor::from_vector(io::to_f32_finite(raw, path, name), raw.shape));
+    try {
+        m.model->load_state_dict(state);
+    } catch (const Error& e) {
+        throw Error(path + ": " + e.what());
+    }
+    m.model->eval();
     return m;
 }
 
