@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "rflow/autograd.hpp"
+#include "rflow/dist.hpp"
 #include "rflow/error.hpp"
 #include "rflow/ops.hpp"
 #include "rflow/optim/clip.hpp"
@@ -23,7 +24,26 @@ void check_finite(float value, const char* what, int64_t step) {
                                                     << "; that player's parameters are kept from before the step");
 }
 
+// Data-parallel ranks (rflow/dist.hpp): rows [lo, hi) of a batch every rank drew whole.
+Tensor share(const Tensor& x) {
+    if (dist::world_size() == 1) return x;
+    const auto [lo, hi] = dist::batch_share(x.size(0));
+    return x.slice(0, lo, hi);
+}
+
+// The mean over the ranks of a loss value (every rank's share is the same size).
+float rank_mean(float v) { return dist::world_size() == 1 ? v : static_cast<float>(dist::allreduce_mean(v)); }
+
+// Gradients averaged over the ranks (in rank order: bit-identical everywhere).
+void average_grads(const std::vector<Tensor>& params) {
+    if (dist::world_size() == 1) return;
+    std::vector<Tensor> grads;
+    for (const Tensor& p : params) grads.push_back(p.grad());
+    dist::allreduce_mean(grads);
+}
+
 void check_grads(const std::vector<Tensor>& params, const char* player, int64_t step) {
+    average_grads(params);
     RFLOW_CHECK(optim::grads_finite(params), "non-finite " << player << " gradient at generator step " << step + 1
                                                            << "; its parameters are kept from before the step");
 }
@@ -83,26 +103,30 @@ Tensor GANTrainer::sample(int64_t n, Generator& gen) {
 }
 
 void GANTrainer::critic_step(GANStepStats& stats) {
+    // every draw is made for the whole batch, in the same order on every rank; a rank of a
+    // data-parallel run then keeps its rows (share), so N ranks train on one process's batch
+    const Tensor z = share(latents(cfg_.batch, gen_));
     Tensor fake;
     {
         NoGradGuard ng;
-        fake = generator_.forward(latents(cfg_.batch, gen_));
+        fake = generator_.forward(z);
     }
-    const Tensor real = data_(cfg_.batch, gen_).to(fake.device());
+    const Tensor real = share(data_(cfg_.batch, gen_)).to(fake.device());
     RFLOW_CHECK(real.shape() == fake.shape(), "GAN: data batch " << shape_str(real.shape()) << " and generator output "
                                                                   << shape_str(fake.shape()) << " differ in shape");
+    const Tensor t = share(Tensor::uniform({cfg_.batch}, gen_)).to(real.device());  // interpolation / flow times
     critic_opt_.zero_grad();
     Tensor loss;
     if (critic_) {
-        nn::CriticLoss l = nn::critic_loss(cfg_.method, *critic_, real, fake, gen_, cfg_.loss_options);
-        stats.wasserstein_gap = l.wasserstein_gap.item();
-        stats.penalty = l.penalty.item();
+        nn::CriticLoss l = nn::critic_loss(cfg_.method, *critic_, real, fake, t, cfg_.loss_options);
+        stats.wasserstein_gap = rank_mean(l.wasserstein_gap.item());
+        stats.penalty = rank_mean(l.penalty.item());
         loss = l.total;
     } else {
         // eq. 1: regress v(x_t, t) onto x_real - x_fake, fakes at t = 0
-        loss = trainers::flow_matching_loss(*field_, fake, real, Tensor::uniform({cfg_.batch}, gen_).to(real.device()));
+        loss = trainers::flow_matching_loss(*field_, fake, real, t);
     }
-    stats.critic_loss = loss.item();
+    stats.critic_loss = rank_mean(loss.item());
     check_finite(stats.critic_loss, "critic loss", step_);
     loss.backward();
     const std::vector<Tensor> params = critic_module_.parameters();
@@ -112,11 +136,11 @@ void GANTrainer::critic_step(GANStepStats& stats) {
 
 void GANTrainer::generator_step(GANStepStats& stats) {
     const std::vector<Tensor> params = generator_.parameters();
-    const Tensor z = latents(cfg_.batch, gen_);
+    const Tensor z = share(latents(cfg_.batch, gen_));
     if (critic_) {
         gen_opt_.zero_grad();
         Tensor loss = nn::generator_loss(*critic_, generator_.forward(z));
-        stats.generator_loss = loss.item();
+        stats.generator_loss = rank_mean(loss.item());
         check_finite(stats.generator_loss, "generator loss", step_);
         loss.backward();
         check_grads(params, "generator", step_);
@@ -128,12 +152,12 @@ void GANTrainer::generator_step(GANStepStats& stats) {
     {
         NoGradGuard ng;
         const Tensor g0 = generator_.forward(z);
-        target = add(g0, mul(field_->forward(g0, Tensor::zeros({cfg_.batch}, g0.device())), cfg_.epsilon));
+        target = add(g0, mul(field_->forward(g0, Tensor::zeros({g0.size(0)}, g0.device())), cfg_.epsilon));
     }
     for (int64_t i = 0; i < cfg_.n_gen; ++i) {
         gen_opt_.zero_grad();
         Tensor loss = nn::generator_regression_loss(generator_.forward(z), target);
-        stats.generator_loss = loss.item();
+        stats.generator_loss = rank_mean(loss.item());
         check_finite(stats.generator_loss, "generator loss", step_);
         loss.backward();
         check_grads(params, "generator", step_);

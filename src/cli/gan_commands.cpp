@@ -189,9 +189,9 @@ Tensor critic_field(const GanModels& m, float extent) {
 float gan_lambda(const GanFlags& f, bool image) { return f.lambda > 0.f ? f.lambda : (image ? 10.f : 0.1f); }
 
 int run_gan_train(GanFlags& f) {
-    if (dist::world_size() > 1)
-        throw BadInput("gan train does not run across MPI ranks yet: start it without mpirun (train, reflow, distill "
-                       "and train-images do)");
+    if (f.train.batch % dist::world_size() != 0)
+        throw BadInput("--batch-size " + std::to_string(f.train.batch) + " does not divide among " +
+                       std::to_string(dist::world_size()) + " MPI ranks: pick a multiple of the rank count");
     const bool image = is_image_dataset(f.data);
     f.train.loss_options.lambda = gan_lambda(f, image);
     const double batch = static_cast<double>(f.train.batch);
@@ -303,10 +303,11 @@ int run_gan_train(GanFlags& f) {
         return "sliced W2 " + fmt("%.4f", sw) + (floor > 0 ? " (floor " + fmt("%.4f", floor) + ")" : "");
     };
 
-    std::fprintf(stderr, "training %s GAN on %s: generator %lld, critic %lld parameters, %lld steps, batch %lld\n",
-                 f.train.method.c_str(), f.data.name().c_str(), static_cast<long long>(m.generator->num_parameters()),
-                 static_cast<long long>(m.critic->num_parameters()), static_cast<long long>(f.train.steps),
-                 static_cast<long long>(f.train.batch));
+    if (dist::is_root())
+        std::fprintf(stderr, "training %s GAN on %s: generator %lld, critic %lld parameters, %lld steps, batch %lld\n",
+                     f.train.method.c_str(), f.data.name().c_str(), static_cast<long long>(m.generator->num_parameters()),
+                     static_cast<long long>(m.critic->num_parameters()), static_cast<long long>(f.train.steps),
+                     static_cast<long long>(f.train.batch));
     std::vector<float> critic_losses;
     std::string last_eval;
     int64_t evaluated_at = -1;
@@ -320,7 +321,7 @@ int run_gan_train(GanFlags& f) {
                                                {"penalty", s.penalty},
                                                {"generator_loss", s.generator_loss}},
                                               checkpoint, last_eval);
-            if (f.eval_every > 0 && s.step % f.eval_every == 0) {
+            if (dist::is_root() && f.eval_every > 0 && s.step % f.eval_every == 0) {  // rank 0 draws
                 last_eval = evaluate(s.step);
                 evaluated_at = s.step;
             }
@@ -330,6 +331,7 @@ int run_gan_train(GanFlags& f) {
     } catch (const trainers::NonFiniteError& e) {
         throw Error(run.diverged(e.what(), -1));
     }
+    if (!dist::is_root()) return 0;
     if (evaluated_at != trainer->steps_done()) last_eval = evaluate(trainer->steps_done());  // one row per step
     if (!critic_losses.empty())
         io::write_curve_png((fs::path(f.output) / "loss.png").string(), f.train.method + " critic loss", critic_losses,
