@@ -28,8 +28,9 @@ constexpr int64_t kBucketFloats = int64_t{1} << 22;
 
 /// True when this library was built with MPI (meson found it at configure time).
 RFLOW_API bool mpi_built();
-/// Initialises MPI when built with it (a process started without mpirun becomes rank 0 of 1);
-/// idempotent; MPI is finalised at exit. Call first in main.
+/// Initialises MPI when built with it and a launcher (mpirun, srun) started this process; a process
+/// started by hand stays rank 0 of 1 without touching MPI. Idempotent; MPI is finalised at exit.
+/// Call first in main.
 RFLOW_API void init(int* argc, char*** argv);
 RFLOW_API int rank();
 RFLOW_API int world_size();
