@@ -171,18 +171,7 @@ check "resume refuses another CSV" 2 $?
 [ "$(wc -c < "$dir/res_long.err")" -lt 800 ]; check "... in a message of bounded length" 0 $?
 
 # train-images --text on a folder of 3 classes (tiny PNGs written here)
-python3 - "$dir/three" <<'PY'
-import os, struct, sys, zlib
-def png(path, rgb):
-    raw = b"".join(b"\0" + bytes(rgb) * 8 for _ in range(8))
-    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-    open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
-                           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-for c, name in enumerate(["circle", "square", "star"]):
-    os.makedirs(os.path.join(sys.argv[1], name))
-    for i in range(4):
-        png(os.path.join(sys.argv[1], name, f"{i}.png"), [60 * c + 10 * i, 100, 200 - 50 * c])
-PY
+python3 "$(dirname "$0")/make_three_classes.py" "$dir/three"
 "$rflow" train-images --image-folder "$dir/three" --image-size 8 --arch dit --patch 4 --dim 16 --depth 1 --heads 2 --text \
     --steps 2 --batch-size 4 --log-every 1 --sample-every 0 --sample-steps 1 -o "$dir/three_text" >/dev/null 2>&1
 check "train-images --text on a folder of 3 classes" 0 $?

@@ -52,18 +52,7 @@ if ! "$py" -c "import torch, numpy" 2>/dev/null; then
 fi
 
 # a tiny U-Net: 8x8 RGB images of 3 classes (sub-folders), two levels, attention at both, dropout on
-"$py" - "$dir/three" <<'PY'
-import os, struct, sys, zlib
-def png(path, rgb):
-    raw = b"".join(b"\0" + bytes(rgb) * 8 for _ in range(8))
-    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-    open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
-                           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-for c, name in enumerate(["circle", "square", "star"]):
-    os.makedirs(os.path.join(sys.argv[1], name))
-    for i in range(4):
-        png(os.path.join(sys.argv[1], name, f"{i}.png"), [60 * c + 10 * i, 100, 200 - 50 * c])
-PY
+"$py" "$(dirname "$0")/make_three_classes.py" "$dir/three"
 "$rflow" train-images --image-folder "$dir/three" --image-size 8 --channels 3 --base-channels 16 --channel-mults 1,2 \
     --res-blocks 2 --attention-levels 0,1 --heads 2 --lr 2e-3 --steps 30 --batch-size 8 --log-every 10 \
     --sample-every 0 --sample-steps 1 -o "$dir/unet" >/dev/null 2>&1
