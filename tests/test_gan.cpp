@@ -344,6 +344,25 @@ TEST_CASE("SPEC 1.h.5: a 1-D Gaussian generator moves (mean, std) toward the dat
     MESSAGE("wgan-gp: mean " << mw << ", std " << sw);
 }
 
+namespace {
+
+// A GAN trainer on fresh networks (initialised from another seed) restored from `c` and run
+// `steps` more generator steps; returns result(generator, trainer).
+template <class Data, class F>
+auto continue_from(const io::Checkpoint& c, const nn::MLPCriticConfig& mc, Data data, const trainers::GANConfig& cfg,
+                   int64_t steps, F result) {
+    Generator init(99);
+    nn::MLP g(2, {8}, 2, init);
+    nn::MLPCritic d(mc, init);
+    optim::Adam gopt(g.parameters()), copt(d.parameters());
+    trainers::GANTrainer t(g, d, gopt, copt, data, cfg);
+    t.restore(c);
+    for (int64_t i = 0; i < steps; ++i) t.step();
+    return result(g, t);
+}
+
+}  // namespace
+
 TEST_CASE("GAN trainer: checkpoints resume bit for bit, wrong critic kinds and non-finite losses are clear errors") {
     auto data = [](int64_t n, Generator& gen) { return Tensor::normal({n, 2}, gen, 1.f, 0.5f); };
     auto run = [&](int64_t first, int64_t second, bool via_checkpoint) {
@@ -359,17 +378,9 @@ TEST_CASE("GAN trainer: checkpoints resume bit for bit, wrong critic kinds and n
         cfg.n_critic = 2;
         trainers::GANTrainer t(g, d, gopt, copt, data, cfg);
         for (int64_t i = 0; i < first; ++i) t.step();
-        if (via_checkpoint) {
-            const io::Checkpoint c = t.checkpoint();
-            Generator init2(99);
-            nn::MLP g2(2, {8}, 2, init2);
-            nn::MLPCritic d2(mc, init2);
-            optim::Adam gopt2(g2.parameters()), copt2(d2.parameters());
-            trainers::GANTrainer t2(g2, d2, gopt2, copt2, data, cfg);
-            t2.restore(c);
-            for (int64_t i = 0; i < second; ++i) t2.step();
-            return g2.state_dict();
-        }
+        if (via_checkpoint)
+            return continue_from(t.checkpoint(), mc, data, cfg, second,
+                                 [](nn::MLP& g2, trainers::GANTrainer&) { return g2.state_dict(); });
         for (int64_t i = 0; i < second; ++i) t.step();
         return g.state_dict();
     };
@@ -434,16 +445,10 @@ TEST_CASE("GAN trainer with a generator EMA: samples use the average, training w
             Generator s(7);
             return t.sample(5, s);
         }
-        const io::Checkpoint c = t.checkpoint();
-        Generator init2(99);
-        nn::MLP g2(2, {8}, 2, init2);
-        nn::MLPCritic d2(mc, init2);
-        optim::Adam gopt2(g2.parameters()), copt2(d2.parameters());
-        trainers::GANTrainer t2(g2, d2, gopt2, copt2, data, cfg);
-        t2.restore(c);
-        for (int64_t i = 0; i < second; ++i) t2.step();
-        Generator s(7);
-        return t2.sample(5, s);
+        return continue_from(t.checkpoint(), mc, data, cfg, second, [](nn::MLP&, trainers::GANTrainer& t2) {
+            Generator s(7);
+            return t2.sample(5, s);
+        });
     };
     CHECK(max_abs_diff(run(5, 4, false), run(5, 4, true)) == 0.0);
 

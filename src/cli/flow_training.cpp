@@ -8,7 +8,6 @@
 
 #include "cli_common.hpp"
 #include "flag_checks.hpp"
-#include "rflow/dist.hpp"
 
 namespace rflow::cli {
 
@@ -46,9 +45,7 @@ int64_t resume_training(trainers::FlowMatchingTrainer& trainer, TrainingRun& run
 
 void run_flow_loop(trainers::FlowMatchingTrainer& trainer, TrainingRun& run, const std::function<void(int64_t)>& on_step,
                    const std::function<void(io::Checkpoint&)>& on_save) {
-    if (trainer.config().batch % dist::world_size() != 0)
-        throw BadInput("--batch-size " + std::to_string(trainer.config().batch) + " does not divide among " +
-                       std::to_string(dist::world_size()) + " MPI ranks: pick a multiple of the rank count");
+    check_batch_for_ranks(trainer.config().batch);
     const auto checkpoint = [&] {
         io::Checkpoint c = trainer.checkpoint(run.config_json());
         if (on_save) on_save(c);

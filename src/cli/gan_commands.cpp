@@ -189,9 +189,7 @@ Tensor critic_field(const GanModels& m, float extent) {
 float gan_lambda(const GanFlags& f, bool image) { return f.lambda > 0.f ? f.lambda : (image ? 10.f : 0.1f); }
 
 int run_gan_train(GanFlags& f) {
-    if (f.train.batch % dist::world_size() != 0)
-        throw BadInput("--batch-size " + std::to_string(f.train.batch) + " does not divide among " +
-                       std::to_string(dist::world_size()) + " MPI ranks: pick a multiple of the rank count");
+    check_batch_for_ranks(f.train.batch);
     const bool image = is_image_dataset(f.data);
     f.train.loss_options.lambda = gan_lambda(f, image);
     const double batch = static_cast<double>(f.train.batch);

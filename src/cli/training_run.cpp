@@ -31,6 +31,12 @@ void save_finite_checkpoint(const std::string& path, const io::Checkpoint& c) {
     io::save_checkpoint(path, c);
 }
 
+void check_batch_for_ranks(int64_t batch) {
+    if (batch % dist::world_size() != 0)
+        throw BadInput("--batch-size " + std::to_string(batch) + " does not divide among " +
+                       std::to_string(dist::world_size()) + " MPI ranks: pick a multiple of the rank count");
+}
+
 void remove_orphaned_temps_beside(const std::string& path) {
     std::string folder = fs::path(path).parent_path().string();
     if (folder.empty()) folder = ".";

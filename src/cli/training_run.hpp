@@ -105,6 +105,10 @@ private:
     void open_metrics(bool append);
 };
 
+/// BadInput naming --batch-size when the global batch does not divide among the MPI ranks
+/// (each trains on an equal share of the rows, rflow/dist.hpp).
+void check_batch_for_ranks(int64_t batch);
+
 /// Writes c to path unless it holds non-finite values (see TrainingRun::save).
 void save_finite_checkpoint(const std::string& path, const io::Checkpoint& c);
 /// Removes the write temporaries that killed runs left in the folder of `path`, saying so.

@@ -30,10 +30,10 @@ constexpr const char* kFormat = "rflow-checkpoint-1";
 constexpr int64_t kMaxStep = int64_t{1} << 40;
 constexpr uint64_t kMaxRngOffset = uint64_t{1} << 62;
 
-void add_tensors(SafetensorsFile& f, const TensorList& list, const std::string& prefix) {
+void add_tensors(SafetensorsFile& f, const TensorList& list, const std::string& prefix, DType dtype = DType::F32) {
     for (const auto& [name, t] : list) {
         Tensor c = t.detach().to(Device::cpu).contiguous();
-        f.tensors.emplace_back(prefix + name, from_f32(c.data(), c.shape(), DType::F32));
+        f.tensors.emplace_back(prefix + name, from_f32(c.data(), c.shape(), dtype));
     }
 }
 
@@ -125,10 +125,10 @@ Checkpoint load_checkpoint(const std::string& path) {
 }
 
 void save_weights(const std::string& path, const TensorList& tensors,
-                  const std::vector<std::pair<std::string, std::string>>& metadata) {
+                  const std::vector<std::pair<std::string, std::string>>& metadata, DType dtype) {
     SafetensorsFile f;
     f.metadata = metadata;
-    add_tensors(f, tensors, "");
+    add_tensors(f, tensors, "", dtype);
     write_safetensors(path, f);
 }
 

@@ -355,13 +355,7 @@ void export_weights(const std::string& path, const nn::Module& model, const std:
     RFLOW_CHECK(dtype == io::DType::F32 || dtype == io::DType::F16 || dtype == io::DType::BF16,
                 path << ": weights are written as F32, F16 or BF16, not " << io::dtype_name(dtype));
     parse_object(model_config, path, "model config");  // only valid configs travel with weights
-    io::SafetensorsFile f;
-    f.metadata = {{"format", "rflow-weights-1"}, {"model_config", model_config}};
-    for (const auto& [name, t] : model.state_dict()) {
-        const Tensor c = t.detach().to(Device::cpu).contiguous();
-        f.tensors.emplace_back(name, io::from_f32(c.data(), c.shape(), dtype));
-    }
-    io::write_safetensors(path, f);
+    io::save_weights(path, model.state_dict(), {{"format", "rflow-weights-1"}, {"model_config", model_config}}, dtype);
 }
 
 LoadedModel import_weights(const std::string& path, const std::string& model_config, const std::string& config_source) {

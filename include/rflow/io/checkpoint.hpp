@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "rflow/export.hpp"
+#include "rflow/io/safetensors.hpp"
 #include "rflow/tensor.hpp"
 
 namespace rflow::io {
@@ -37,9 +38,11 @@ RFLOW_API void save_checkpoint(const std::string& path, const Checkpoint& ckpt);
 /// Errors name the path and what is missing or malformed.
 RFLOW_API Checkpoint load_checkpoint(const std::string& path);
 
-/// Plain weight files (no optimizer state), e.g. for sharing a trained model.
+/// Plain weight files (no optimizer state), e.g. for sharing a trained model; stored as F32, F16
+/// or BF16 (rounded to nearest even), and read back as float32 whatever they were stored as.
 RFLOW_API void save_weights(const std::string& path, const TensorList& tensors,
-                            const std::vector<std::pair<std::string, std::string>>& metadata = {});
+                            const std::vector<std::pair<std::string, std::string>>& metadata = {},
+                            DType dtype = DType::F32);
 RFLOW_API TensorList load_weights(const std::string& path);
 
 }  // namespace rflow::io
