@@ -15,8 +15,9 @@
 // feature map still gives GEMMs a few hundred columns wide.
 //
 // Threads: blocks of samples run in parallel, each thread with its own buffers and a
-// single-threaded sgemm (src/cpu/gemm_kernel.hpp). With fewer blocks than threads (small
-// batches), blocks run one after another and each GEMM's rows and each im2col are split instead.
+// single-threaded sgemm (src/cpu/gemm_kernel.hpp). With few blocks (small batches: fewer than
+// kFewBlocks), blocks run one after another and each GEMM's rows (cut where the shape says) and
+// each im2col are split instead.
 // The weight adjoint sums per-chunk partials in a fixed order over a chunk count that depends on
 // the shapes only, so results never depend on the thread count.
 #include <algorithm>
@@ -175,10 +176,13 @@ constexpr int64_t kMinCopyPerThread = int64_t{1} << 15;
 // C[m, n] (+)= op(A) op(B), with the rows of C split across threads when `inner`.
 void gemm_rows(bool inner, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
                const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-    const int64_t grain = std::max<int64_t>(16, kMinMacsPerThread / std::max<int64_t>(n * k, 1));
-    maybe_parallel(inner, m, grain, [&](int64_t r0, int64_t r1) {
+    // Blocks of at least 16 M multiply-adds: each call packs all of B again (see blas_gemm).
+    const int64_t grain = std::max<int64_t>(16, (kMinMacsPerThread << 4) / std::max<int64_t>(n * k, 1));
+    const auto rows = [&](int64_t r0, int64_t r1) {
         sgemm_serial(ta, tb, r1 - r0, n, k, a + (ta ? r0 : r0 * lda), lda, b, ldb, beta, c + r0 * ldc, ldc);
-    });
+    };
+    if (inner) parallel_fixed_blocks(m, grain, rows);  // cut by the shape alone: the same bits at any thread count
+    else rows(0, m);
 }
 
 // col [K, nb P] for samples n0 .. n0 + nb of group grp (nb P columns, sample q at column q P).
@@ -294,12 +298,13 @@ void weight_block(const Geo& g, const float* x, const float* y, float* dw, int64
     }
 }
 
-// Split the work inside a block (rather than across blocks) when there are fewer blocks than
-// threads and a block is big enough to be worth splitting.
+// Split the work inside a block (rather than across blocks) when there are few blocks and a block
+// is big enough to be worth splitting. Decided by the shape alone (not by the thread count), as
+// the GEMM's cuts follow it (gemm_rows).
 int64_t block_macs(const Geo& g) { return g.Co * g.K * g.P * g.B / g.G; }
+constexpr int64_t kFewBlocks = 8;
 bool split_inside(const Geo& g, int64_t blocks) {
-    const int threads = Eigen::nbThreads();
-    return threads > 1 && blocks < threads && block_macs(g) >= 2 * kMinMacsPerThread;
+    return blocks < kFewBlocks && block_macs(g) >= 2 * kMinMacsPerThread;
 }
 // Blocks per thread when running blocks in parallel: enough work to pay for the threads.
 int64_t block_grain(const Geo& g) { return std::max<int64_t>(1, kMinMacsPerThread / std::max<int64_t>(block_macs(g), 1)); }
