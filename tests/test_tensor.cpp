@@ -163,6 +163,51 @@ TEST_CASE("grad() only follows paths to the requested inputs and reports unused 
     CHECK(sum(abs(gu[0])).item() == 0.f);
 }
 
+TEST_CASE("leaf-ready reports: each leaf once, when its gradient is complete, only in backward()") {
+    // h1 = x w, h2 = h1 v, y = sum(h2 w): w is used by the first and the last node, so its gradient
+    // is complete only after the first node's backward (the last to run); v's comes before it
+    Tensor x = rand_tensor({2, 3}, 1), w = rand_tensor({3, 3}, 2).requires_grad_(), v = rand_tensor({3, 3}, 3).requires_grad_();
+    Tensor b = rand_tensor({3}, 4).requires_grad_();  // used once, by the last node: reported first
+    auto forward = [&] { return sum(add(matmul(matmul(matmul(x, w), v), w), b)); };
+    std::vector<const TensorImpl*> order;
+    std::vector<std::vector<float>> reported;
+    {
+        LeafGradReadyScope scope([&](const TensorImpl* leaf, const Tensor& g) {
+            order.push_back(leaf);
+            reported.push_back(g.to_vector());
+        });
+        forward().backward();
+        REQUIRE(order.size() == 3);
+        CHECK(order[0] == b.impl());
+        CHECK(order[1] == v.impl());
+        CHECK(order[2] == w.impl());  // not after the last node's partial gradient
+        CHECK(reported[1] == vec(v.grad()));
+        CHECK(reported[2] == vec(w.grad()));  // both uses summed
+        CHECK(reported[0] == vec(b.grad()));
+        order.clear();
+        grad({forward()}, {w, v});  // grad() reports nothing
+        CHECK(order.empty());
+        // a scalar leaf that is the output itself
+        Tensor s = Tensor::scalar(2.f).requires_grad_();
+        s.backward();
+        REQUIRE(order.size() == 1);
+        CHECK(order[0] == s.impl());
+        {
+            int inner = 0;
+            LeafGradReadyScope nested([&](const TensorImpl*, const Tensor&) { ++inner; });
+            w.zero_grad();
+            forward().backward();
+            CHECK(inner == 3);
+        }
+        order.clear();
+        forward().backward();  // the outer scope is back
+        CHECK(order.size() == 3);
+    }
+    order.clear();
+    forward().backward();  // outside any scope
+    CHECK(order.empty());
+}
+
 TEST_CASE("random tensors: reproducible from the seed, advancing the generator") {
     Generator g1(42), g2(42);
     Tensor a = Tensor::normal({1000}, g1);

@@ -64,6 +64,27 @@ public:
     NoGradGuard() : GradModeGuard(false) {}
 };
 
+/// Called by Tensor::backward, on the thread running it, as soon as the gradient a leaf gets from
+/// this backward is complete (no node still to run adds to it): the leaf and that gradient, before
+/// it reaches leaf.grad(). Work on the last layers' gradients can so overlap the backward of the
+/// first layers (dist::backward_mean all-reduces them meanwhile). Read the gradient, never modify
+/// it: it may share storage with tensors the backward still uses. A leaf that is itself the output,
+/// or whose gradient arrives only through a node that runs last, is reported when the sweep ends.
+using LeafGradReadyFn = std::function<void(const TensorImpl* leaf, const Tensor& grad)>;
+
+/// Installs `fn` for the Tensor::backward calls of this thread within the scope (grad() never calls
+/// it); the previous one is restored on exit.
+class RFLOW_API LeafGradReadyScope {
+public:
+    explicit LeafGradReadyScope(LeafGradReadyFn fn);
+    ~LeafGradReadyScope();
+    LeafGradReadyScope(const LeafGradReadyScope&) = delete;
+    LeafGradReadyScope& operator=(const LeafGradReadyScope&) = delete;
+
+private:
+    LeafGradReadyFn previous_;
+};
+
 /// Attaches history to `output` if recording is on and any input requires grad; returns output.
 RFLOW_API Tensor record(Tensor output, const char* name, std::vector<Tensor> inputs,
                         BackwardFn backward);

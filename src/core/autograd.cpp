@@ -7,6 +7,7 @@
 #include <atomic>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include "rflow/autograd.hpp"
 #include "rflow/error.hpp"
@@ -17,6 +18,7 @@ namespace rflow {
 
 namespace {
 thread_local bool g_grad_enabled = true;
+thread_local LeafGradReadyFn g_leaf_ready;  // LeafGradReadyScope's function; empty outside one
 std::atomic<uint64_t> g_sequence{0};
 }  // namespace
 
@@ -24,6 +26,9 @@ bool grad_enabled() { return g_grad_enabled; }
 
 GradModeGuard::GradModeGuard(bool enabled) : previous_(g_grad_enabled) { g_grad_enabled = enabled; }
 GradModeGuard::~GradModeGuard() { g_grad_enabled = previous_; }
+
+LeafGradReadyScope::LeafGradReadyScope(LeafGradReadyFn fn) : previous_(std::exchange(g_leaf_ready, std::move(fn))) {}
+LeafGradReadyScope::~LeafGradReadyScope() { g_leaf_ready = std::move(previous_); }
 
 Tensor record(Tensor output, const char* name, std::vector<Tensor> inputs, BackwardFn backward) {
     if (!g_grad_enabled) return output;
@@ -111,11 +116,9 @@ void run_backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>&
         else if (!wanted) accumulate(leaf_grads[o.impl()], seeds[i]);
     }
 
-    GradModeGuard mode(create_graph);
-    for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
-        Node* n = *it;
+    auto run_node = [&](Node* n) {
         auto found = node_grads.find(n);
-        if (found == node_grads.end() || !useful[n]) continue;
+        if (found == node_grads.end() || !useful[n]) return;
         Tensor g = std::move(found->second);
         node_grads.erase(found);
         std::vector<bool> needs(n->inputs.size());
@@ -136,7 +139,35 @@ void run_backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>&
             }
             if (in.grad_fn) accumulate(node_grads[in.grad_fn.get()], grads[i]);
         }
+    };
+
+    // Leaf-ready reports (LeafGradReadyScope, Tensor::backward only): a leaf's gradient is complete
+    // once the node of lowest sequence among those taking it as input has had its turn.
+    const bool report = !wanted && g_leaf_ready;
+    std::unordered_map<Node*, std::vector<const TensorImpl*>> completes;
+    std::unordered_set<const TensorImpl*> reported;
+    if (report) {
+        std::unordered_set<const TensorImpl*> assigned;
+        for (Node* n : nodes)  // increasing sequence: the first node met is the last to run
+            for (const Edge& in : n->inputs)
+                if (in.leaf && assigned.insert(in.leaf.get()).second) completes[n].push_back(in.leaf.get());
     }
+    auto report_ready = [&](const TensorImpl* leaf) {
+        auto g = leaf_grads.find(leaf);
+        if (g == leaf_grads.end() || !g->second.defined() || !reported.insert(leaf).second) return;
+        g_leaf_ready(leaf, g->second);
+    };
+
+    GradModeGuard mode(create_graph);
+    for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
+        Node* n = *it;
+        run_node(n);
+        if (report)
+            if (auto c = completes.find(n); c != completes.end())
+                for (const TensorImpl* leaf : c->second) report_ready(leaf);
+    }
+    if (report)  // leaves that are outputs themselves
+        for (const Tensor& o : outputs) report_ready(o.impl());
 }
 
 std::vector<Tensor> default_seeds(const std::vector<Tensor>& outputs, const std::vector<Tensor>& given) {
