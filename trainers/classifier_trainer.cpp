@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "rflow/autograd.hpp"
+#include "rflow/dist.hpp"
 #include "rflow/ops.hpp"
 
 namespace rflow::trainers {
@@ -85,10 +86,18 @@ float ClassifierTrainer::step() {
     const Tensor cost = cfg_.loss == ClassifierLoss::ce ? Tensor()
                         : cfg_.cost == "adaptive"       ? emo_cost_embedding(classifier_head_weight(model_))
                                                         : fixed_costs_;
+    // data-parallel ranks (rflow/dist.hpp): every rank drew the whole batch; each trains on its rows.
+    // Every objective is a mean of per-row terms, so the ranks' mean of their shares' gradients is
+    // the whole batch's gradient.
+    if (dist::world_size() > 1) {
+        const auto [lo, hi] = dist::batch_share(cfg_.batch);
+        idx = std::vector<int64_t>(idx.begin() + lo, idx.begin() + hi);
+        labels = std::vector<int64_t>(labels.begin() + lo, labels.begin() + hi);
+    }
     Tensor loss = classifier_objective(cfg_.loss, model_.forward(index_select(images_, 0, idx)), labels, cost);
-    const float value = loss.item();
+    const float value = dist::world_size() > 1 ? static_cast<float>(dist::allreduce_mean(loss.item())) : loss.item();
     if (!std::isfinite(value)) throw NonFiniteError("non-finite classifier loss at step " + std::to_string(step_ + 1));
-    loss.backward();
+    dist::backward_mean(loss, model_.parameters());
     opt_.step();
     ++step_;
     return value;

@@ -84,13 +84,8 @@ float FlowMatchingTrainer::step() {
     if (!std::isfinite(value))
         throw NonFiniteError("non-finite loss (" + std::to_string(value) + ") at step " + std::to_string(step_ + 1) +
                              "; parameters kept from step " + std::to_string(step_));
-    loss.backward();
     std::vector<Tensor> params = model_.parameters();
-    if (parallel) {
-        std::vector<Tensor> grads;
-        for (const Tensor& p : params) grads.push_back(p.grad());
-        dist::allreduce_mean(grads);
-    }
+    dist::backward_mean(loss, params);  // on N ranks the gradients' mean over them, overlapping the backward
     if (!optim::grads_finite(params))
         throw NonFiniteError("non-finite gradient at step " + std::to_string(step_ + 1) + "; parameters kept from step " +
                              std::to_string(step_));

@@ -34,16 +34,7 @@ Tensor share(const Tensor& x) {
 // The mean over the ranks of a loss value (every rank's share is the same size).
 float rank_mean(float v) { return dist::world_size() == 1 ? v : static_cast<float>(dist::allreduce_mean(v)); }
 
-// Gradients averaged over the ranks (in rank order: bit-identical everywhere).
-void average_grads(const std::vector<Tensor>& params) {
-    if (dist::world_size() == 1) return;
-    std::vector<Tensor> grads;
-    for (const Tensor& p : params) grads.push_back(p.grad());
-    dist::allreduce_mean(grads);
-}
-
 void check_grads(const std::vector<Tensor>& params, const char* player, int64_t step) {
-    average_grads(params);
     RFLOW_CHECK(optim::grads_finite(params), "non-finite " << player << " gradient at generator step " << step + 1
                                                            << "; its parameters are kept from before the step");
 }
@@ -128,8 +119,8 @@ void GANTrainer::critic_step(GANStepStats& stats) {
     }
     stats.critic_loss = rank_mean(loss.item());
     check_finite(stats.critic_loss, "critic loss", step_);
-    loss.backward();
     const std::vector<Tensor> params = critic_module_.parameters();
+    dist::backward_mean(loss, params);  // gradients averaged over the ranks (rflow/dist.hpp)
     check_grads(params, "critic", step_);
     critic_opt_.step();
 }
@@ -142,7 +133,7 @@ void GANTrainer::generator_step(GANStepStats& stats) {
         Tensor loss = nn::generator_loss(*critic_, generator_.forward(z));
         stats.generator_loss = rank_mean(loss.item());
         check_finite(stats.generator_loss, "generator loss", step_);
-        loss.backward();
+        dist::backward_mean(loss, params);
         check_grads(params, "generator", step_);
         gen_opt_.step();
         return;
@@ -159,7 +150,7 @@ void GANTrainer::generator_step(GANStepStats& stats) {
         Tensor loss = nn::generator_regression_loss(generator_.forward(z), target);
         stats.generator_loss = rank_mean(loss.item());
         check_finite(stats.generator_loss, "generator loss", step_);
-        loss.backward();
+        dist::backward_mean(loss, params);
         check_grads(params, "generator", step_);
         gen_opt_.step();
     }

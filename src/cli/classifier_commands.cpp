@@ -86,8 +86,7 @@ MistakeStats evaluate(nn::Classifier& model, const data::MnistSplit& test, const
 }
 
 int run_train_classifier(const ClassifierFlags& f) {
-    if (dist::world_size() > 1)
-        throw BadInput("train-classifier does not run across MPI ranks: start it without mpirun");
+    check_batch_for_ranks(f.batch);  // under mpirun each rank trains on its share of every batch
     const ClassifierLoss kind = as_input([&] { return classifier_loss(f.loss); });
     if (f.cost != "fixed" && f.cost != "adaptive" && f.cost != "centroids")
         throw BadInput("--cost-embedding: '" + f.cost + "' is not fixed, adaptive or centroids");
@@ -112,7 +111,7 @@ int run_train_classifier(const ClassifierFlags& f) {
         reference = emo_cost_embedding(as_input([&] { return trainers::class_centroids(*model, train.images, train.labels); }));
     }
     const std::vector<std::string>& names = data::fashion_mnist_class_names();
-    if (reference.defined()) {
+    if (reference.defined() && dist::is_root()) {
         const MistakeStats before = evaluate(*model, test, reference);
         std::printf("--init %s: test accuracy %.4f, mean cost of mistakes %.4f, cross-group %.3f\n", f.init.c_str(),
                     before.accuracy, before.mean_cost, before.cross_group);
@@ -156,6 +155,7 @@ int run_train_classifier(const ClassifierFlags& f) {
     } catch (const trainers::NonFiniteError& e) {
         throw Error(run.diverged(e.what(), trainer.resumed_from()));
     }
+    if (!dist::is_root()) return 0;  // rank 0 evaluates and writes
     if (!reference.defined()) reference = emo_cost_embedding(trainers::classifier_head_weight(*model));
     const MistakeStats after = evaluate(*model, test, reference);
     model->eval();

@@ -68,9 +68,11 @@ int main(int argc, char** argv) {
         return app.exit(e) == 0 ? 0 : 2;
     }
     try {
+        if (const std::string problem = dist::environment_problem(); !problem.empty())
+            throw cli::BadInput(problem + " (see docs/scale-out.md)");
         if (info->parsed()) {
             const std::string arch = cuda_build_arch();
-            std::printf("rflow %s\ncuda backend: %s\ncuda: %s\nthreads: %d\npng: %s\nmpi: %s\n", RFLOW_VERSION,
+            std::printf("rflow %s\ncuda backend: %s\ncuda: %s\nthreads: %d\npng: %s\nmpi: %s\nnccl: %s\n", RFLOW_VERSION,
                         arch.empty() ? "not built (no nvcc at configure time)" : ("built for " + arch).c_str(),
                         cuda_emulated()    ? "available (emulated by the CPU: RFLOW_EMULATE_CUDA=1)"
                         : cuda_available() ? "available"
@@ -79,7 +81,9 @@ int main(int argc, char** argv) {
                         io::png_supported() ? "yes" : "no",
                         dist::mpi_built() ? ("yes (rank " + std::to_string(dist::rank()) + " of " +
                                              std::to_string(dist::world_size()) + ")").c_str()
-                                          : "no (built without libopenmpi-dev)");
+                                          : "no (built without libopenmpi-dev)",
+                        dist::nccl_built() ? "yes (CUDA gradients GPU to GPU across ranks)"
+                                           : "no (CUDA gradients across ranks go through the host and MPI)");
             return 0;
         }
         int rc = run_train();

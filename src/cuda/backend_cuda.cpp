@@ -1,6 +1,7 @@
 // The CUDA backend table, the device context (one stream, one cuBLAS handle), the run-time GPU
 // query, and the strided-indexing helpers shared by the kernels in src/cuda/*.cu.
 #include <algorithm>
+#include <cstdlib>
 #include <mutex>
 
 #include "cuda_common.hpp"
@@ -20,6 +21,17 @@ bool probe_device() {
         return false;
     }
     return n > 0;
+}
+
+// The GPU of this process: its local rank under a launcher (mpirun, srun, torchrun-style LOCAL_RANK)
+// modulo the GPUs it sees, so data-parallel ranks on one machine take one GPU each; 0 otherwise.
+int device_for_this_process(int count) {
+    for (const char* v : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID", "LOCAL_RANK"})
+        if (const char* s = std::getenv(v)) {
+            const int local = std::atoi(s);
+            return local >= 0 ? local % count : 0;
+        }
+    return 0;
 }
 
 void to_host(const float* dev, float* host, int64_t n) {
@@ -44,7 +56,10 @@ Context& context() {
     std::call_once(once, [] {
         if (!probe_device()) return;
         auto* c = new Context();  // never destroyed: the driver tears itself down at exit
-        RFLOW_CUDA_CHECK(cudaSetDevice(0));
+        int count = 0;
+        RFLOW_CUDA_CHECK(cudaGetDeviceCount(&count));
+        c->device = device_for_this_process(count);
+        RFLOW_CUDA_CHECK(cudaSetDevice(c->device));
         RFLOW_CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
         RFLOW_CUBLAS_CHECK(cublasCreate(&c->blas));
         RFLOW_CUBLAS_CHECK(cublasSetStream(c->blas, c->stream));
@@ -52,6 +67,11 @@ Context& context() {
     });
     RFLOW_CHECK(ctx, "no CUDA GPU answers on this machine (rflow::cuda_available() is false); use Device::cpu "
                      "or --device cpu");
+    thread_local int bound = -1;  // the current device is per thread: bind each thread that calls in
+    if (bound != ctx->device) {
+        RFLOW_CUDA_CHECK(cudaSetDevice(ctx->device));
+        bound = ctx->device;
+    }
     return *ctx;
 }
 

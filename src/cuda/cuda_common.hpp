@@ -38,8 +38,10 @@
 
 namespace rflow::cuda {
 
-/// The process's CUDA state for device 0: all work is queued on `stream`; `blas` is bound to it.
+/// The process's CUDA state: one GPU (`device`: the local rank's under a launcher, else 0; every
+/// thread calling context() is bound to it), all work queued on `stream`, `blas` bound to it.
 struct Context {
+    int device = 0;
     cudaStream_t stream = nullptr;
     cublasHandle_t blas = nullptr;
 };

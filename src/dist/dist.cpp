@@ -2,13 +2,25 @@
 #include "rflow/dist.hpp"
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <initializer_list>
+#include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 
+#include "../core/tensor_impl.hpp"
 #include "rflow/autograd.hpp"
+#include "rflow/device.hpp"
 #include "rflow/error.hpp"
+#ifdef RFLOW_HAVE_NCCL
+#include "nccl_mean.hpp"
+#endif
 
 #ifdef RFLOW_HAVE_MPI
 #define OMPI_SKIP_MPICXX 1  // the C API only (OpenMPI's deprecated C++ bindings warn)
@@ -31,6 +43,8 @@ bool initialized() {
 void finalize_at_exit() {
     if (initialized()) MPI_Finalize();
 }
+
+bool g_serialized = false;  // MPI granted MPI_THREAD_SERIALIZED: backward_mean may reduce on a thread
 
 // Mean over the ranks of n floats in place: reduce-scatter in rank order, then all-gather.
 void mean_in_place(float* data, int64_t n) {
@@ -70,7 +84,9 @@ bool launched_as_rank() {
 
 void init(int* argc, char*** argv) {
     if (initialized() || !launched_as_rank()) return;
-    MPI_Init(argc, argv);
+    int provided = MPI_THREAD_SINGLE;
+    MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided);
+    g_serialized = provided >= MPI_THREAD_SERIALIZED;
     std::atexit(finalize_at_exit);
 }
 
@@ -88,9 +104,36 @@ int world_size() {
     return n;
 }
 
+namespace {
+
+// RFLOW_NCCL=1 runs the NCCL path even on one rank, where it averages over one (a check of that
+// path on a machine with one GPU: bench/gpu_check.sh).
+bool nccl_forced() {
+    const char* env = std::getenv("RFLOW_NCCL");
+    return nccl_built() && env && std::strcmp(env, "1") == 0;
+}
+
+// RFLOW_NCCL=0 sends CUDA gradients through the host and MPI even where NCCL was built.
+[[maybe_unused]] bool use_nccl(const std::vector<Tensor>& tensors) {
+#ifdef RFLOW_HAVE_NCCL
+    const char* env = std::getenv("RFLOW_NCCL");
+    if (env && std::strcmp(env, "0") == 0) return false;
+    for (const Tensor& t : tensors)
+        if (t.defined()) return t.device() == Device::cuda && !cuda_emulated();
+#else
+    (void)tensors;
+#endif
+    return false;
+}
+
+}  // namespace
+
 void allreduce_mean(const std::vector<Tensor>& tensors) {
-    if (world_size() == 1) return;
     NoGradGuard ng;
+#ifdef RFLOW_HAVE_NCCL
+    if (use_nccl(tensors) && (world_size() > 1 || nccl_forced())) return detail::nccl_mean(tensors);
+#endif
+    if (world_size() == 1) return;
     // flatten on the host, bucket by bucket, in the tensors' order
     std::vector<float> bucket;
     std::vector<std::pair<Tensor, Tensor>> pending;  // (destination, host copy) in this bucket
@@ -116,6 +159,171 @@ void allreduce_mean(const std::vector<Tensor>& tensors) {
         pending.emplace_back(t, host);
     }
     flush();
+}
+
+namespace {
+
+// backward_mean's all-reduce on a communication thread. The buckets are laid out once, over the
+// parameters in reverse order (the order backward completes them); the backward's leaf-ready
+// reports (LeafGradReadyScope) copy each gradient into its bucket on the backward's thread, and a
+// bucket whose gradients are all in goes to the thread, strictly in bucket order so that every
+// rank runs the same collectives in the same order. Only the thread calls MPI until finish().
+class OverlappedMean {
+public:
+    OverlappedMean(const std::vector<Tensor>& params, int64_t bucket_floats) {
+        for (auto p = params.rbegin(); p != params.rend(); ++p) {
+            if (!p->defined() || p->numel() == 0 || slot_of_.count(p->impl())) continue;
+            if (buckets_.empty() || buckets_.back().size + p->numel() > bucket_floats) buckets_.emplace_back();
+            Bucket& b = buckets_.back();
+            slot_of_[p->impl()] = slots_.size();
+            slots_.push_back({*p, buckets_.size() - 1, b.size});
+            b.size += p->numel();
+            ++b.pending;
+        }
+        for (Bucket& b : buckets_) b.data.assign(static_cast<size_t>(b.size), 0.f);
+        worker_ = std::thread([this] { work(); });
+    }
+    ~OverlappedMean() {
+        if (worker_.joinable()) {
+            close();
+            worker_.join();
+        }
+    }
+    OverlappedMean(const OverlappedMean&) = delete;
+    OverlappedMean& operator=(const OverlappedMean&) = delete;
+
+    // On the backward's thread: the leaf's gradient is complete.
+    void ready(const TensorImpl* leaf, const Tensor& grad) {
+        auto it = slot_of_.find(leaf);
+        if (it == slot_of_.end()) return;
+        Slot& s = slots_[it->second];
+        const Tensor g = grad.contiguous();
+        std::memcpy(buckets_[s.bucket].data.data() + s.offset, g.data(), sizeof(float) * static_cast<size_t>(g.numel()));
+        s.filled = true;
+        --buckets_[s.bucket].pending;
+        launch_ready();
+    }
+
+    // After the backward: the buckets still out go too (a gradient never reported counts as zero in
+    // its bucket and is reduced on its own below), then the means replace the gradients.
+    void finish() {
+        for (Bucket& b : buckets_) b.pending = 0;
+        launch_ready();
+        close();
+        worker_.join();
+        if (error_) std::rethrow_exception(error_);
+        std::vector<Tensor> unreported;
+        for (const Slot& s : slots_) {
+            Tensor g = s.param.grad();
+            if (!g.defined()) continue;
+            if (!s.filled) {
+                unreported.push_back(g);
+                continue;
+            }
+            const float* mean = buckets_[s.bucket].data.data() + s.offset;
+            if (g.is_contiguous()) {
+                std::memcpy(g.data(), mean, sizeof(float) * static_cast<size_t>(g.numel()));
+            } else {
+                g.copy_(Tensor::from_vector(std::vector<float>(mean, mean + g.numel()), g.shape()));
+            }
+        }
+        allreduce_mean(unreported);  // the same on every rank: every rank ran the same graph
+    }
+
+private:
+    struct Slot {
+        Tensor param;
+        size_t bucket;
+        int64_t offset;
+        bool filled = false;
+    };
+    struct Bucket {
+        int64_t size = 0;
+        int64_t pending = 0;
+        std::vector<float> data;
+    };
+
+    void launch_ready() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        while (next_ < buckets_.size() && buckets_[next_].pending == 0) queue_.push_back(next_++);
+        wake_.notify_one();
+    }
+    void close() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        closed_ = true;
+        wake_.notify_one();
+    }
+    void work() {
+        try {
+            for (;;) {
+                size_t b = 0;
+                {
+                    std::unique_lock<std::mutex> lock(mutex_);
+                    wake_.wait(lock, [&] { return !queue_.empty() || closed_; });
+                    if (queue_.empty()) return;
+                    b = queue_.front();
+                    queue_.pop_front();
+                }
+                mean_in_place(buckets_[b].data.data(), buckets_[b].size);
+            }
+        } catch (...) {
+            error_ = std::current_exception();
+        }
+    }
+
+    std::vector<Slot> slots_;
+    std::unordered_map<const TensorImpl*, size_t> slot_of_;
+    std::vector<Bucket> buckets_;
+    size_t next_ = 0;  // the first bucket not yet handed to the thread
+    std::deque<size_t> queue_;
+    bool closed_ = false;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::exception_ptr error_;
+    std::thread worker_;
+};
+
+// RFLOW_BUCKET_MB (1 to 1024 MiB), else kOverlapBucketFloats.
+int64_t overlap_bucket_floats() {
+    const char* env = std::getenv("RFLOW_BUCKET_MB");
+    if (!env) return kOverlapBucketFloats;
+    const std::string problem = environment_problem();
+    RFLOW_CHECK(problem.empty(), problem);
+    return static_cast<int64_t>(std::strtol(env, nullptr, 10)) << 18;
+}
+
+bool can_overlap(const std::vector<Tensor>& params) {
+    const char* env = std::getenv("RFLOW_ALLREDUCE");
+    if (!g_serialized || (env && std::strcmp(env, "sync") == 0)) return false;
+    for (const Tensor& p : params)
+        if (p.defined() && (p.device() != Device::cpu || p.grad().defined())) return false;
+    return true;
+}
+
+}  // namespace
+
+bool backward_mean(const Tensor& loss, const std::vector<Tensor>& params, int64_t bucket_floats) {
+    RFLOW_CHECK(bucket_floats >= 0, "backward_mean: bucket_floats must not be negative");
+    if (bucket_floats == 0) bucket_floats = overlap_bucket_floats();
+    if (world_size() == 1 && !nccl_forced()) {
+        loss.backward();
+        return false;
+    }
+    if (world_size() == 1 || !can_overlap(params)) {
+        loss.backward();
+        std::vector<Tensor> grads;
+        for (const Tensor& p : params) grads.push_back(p.grad());
+        allreduce_mean(grads);
+        return false;
+    }
+    OverlappedMean sync(params, bucket_floats);
+    {
+        LeafGradReadyScope scope([&](const TensorImpl* leaf, const Tensor& g) { sync.ready(leaf, g); });
+        loss.backward();
+    }
+    NoGradGuard ng;
+    sync.finish();
+    return true;
 }
 
 double allreduce_mean(double value) {
@@ -144,10 +352,44 @@ void init(int*, char***) {}
 int rank() { return 0; }
 int world_size() { return 1; }
 void allreduce_mean(const std::vector<Tensor>&) {}
+bool backward_mean(const Tensor& loss, const std::vector<Tensor>&, int64_t) {
+    loss.backward();
+    return false;
+}
 double allreduce_mean(double value) { return value; }
 void abort(int code) { std::exit(code); }
 
 #endif
+
+std::string environment_problem() {
+    auto one_of = [](const char* name, std::initializer_list<const char*> allowed) -> std::string {
+        const char* v = std::getenv(name);
+        if (!v) return "";
+        std::string list;
+        for (const char* a : allowed) {
+            if (std::strcmp(v, a) == 0) return "";
+            list += (list.empty() ? "" : " or ") + std::string(a);
+        }
+        return std::string(name) + "='" + v + "' is not " + list;
+    };
+    std::string problem = one_of("RFLOW_ALLREDUCE", {"sync", "overlap"});
+    if (problem.empty()) problem = one_of("RFLOW_NCCL", {"0", "1"});
+    if (const char* mb = std::getenv("RFLOW_BUCKET_MB"); problem.empty() && mb) {
+        char* end = nullptr;
+        const long v = std::strtol(mb, &end, 10);
+        if (!*mb || *end != '\0' || v < 1 || v > 1024)
+            problem = std::string("RFLOW_BUCKET_MB='") + mb + "' is not a whole number of MiB from 1 to 1024";
+    }
+    return problem;
+}
+
+bool nccl_built() {
+#ifdef RFLOW_HAVE_NCCL
+    return true;
+#else
+    return false;
+#endif
+}
 
 std::pair<int64_t, int64_t> batch_share(int64_t batch) {
     const int world = world_size();
