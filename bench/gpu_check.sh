@@ -3,7 +3,8 @@
 #   1. configure with -Dcuda=enabled -Dgpu_arch=sm_90 (override: GPU_ARCH=sm_XX) and build;
 #   2. run the CUDA tests: test_backend_ops (every op on CPU and CUDA, odd shapes, gradient checks
 #      first and second order on CUDA, Philox equality) and test_device (modules, trainers, samplers,
-#      critic, reflow, LoRA: the same seed on both devices), then the CLI with --device cuda;
+#      critic, reflow, LoRA: the same seed on both devices), then the CLI with --device cuda, and
+#      the NCCL gradient path on one rank (RFLOW_NCCL=1) against a run without it;
 #   3. run the GPU benchmarks (bench/gpu_bench_rflow.cpp) beside PyTorch on CUDA
 #      (bench/gpu_bench_torch.py), with and without TF32;
 #   4. write $OUT/gpu_check.json (and the logs beside it).
@@ -60,6 +61,30 @@ if [ "$BUILD" = ok ]; then
     CLI=ok
   fi
   log "cli: $CLI"
+  # NCCL (src/dist/nccl.cpp): one GPU here, so RFLOW_NCCL=1 runs the NCCL all-reduce on one rank (a
+  # mean over one: communicator, device buckets and copy back); the weights must match a run without it
+  NCCL=skipped
+  if grep -q "^nccl: yes" "$OUT/cli.log"; then
+    nccl=(train --device cuda --steps 50 --batch-size 256 --dataset moons --num-samples 100 --no-tensorboard)
+    if RFLOW_NCCL=1 $R "${nccl[@]}" -o "$OUT/nccl-on" >"$OUT/nccl.log" 2>&1 &&
+       RFLOW_NCCL=0 $R "${nccl[@]}" -o "$OUT/nccl-off" >>"$OUT/nccl.log" 2>&1 &&
+       python3 - "$OUT" >>"$OUT/nccl.log" 2>&1 <<'PY'
+import json, struct, sys
+def weights(path):
+    b = open(path, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    return {k: struct.unpack("<%df" % ((v["data_offsets"][1] - v["data_offsets"][0]) // 4),
+                             b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]])
+            for k, v in h.items() if k.startswith("model.")}
+a, b = (weights(f"{sys.argv[1]}/nccl-{x}/checkpoint.safetensors") for x in ("on", "off"))
+d = max(abs(x - y) for k in a for x, y in zip(a[k], b[k]))
+print(f"NCCL on one rank vs without: max weight difference {d:.3g}")
+assert a.keys() == b.keys() and a and d < 1e-5
+PY
+    then NCCL=ok; else NCCL=failed; fi
+  fi
+  log "nccl: $NCCL"
 fi
 
 # ---- 3. benchmarks ----
@@ -75,9 +100,9 @@ if [ "$BUILD" = ok ]; then
 fi
 
 # ---- 4. report ----
-python3 - "$OUT" "$BUILD" "$TESTS" "${CLI:-skipped}" "$(( $(date +%s) - T0 ))" <<'PY'
+python3 - "$OUT" "$BUILD" "$TESTS" "${CLI:-skipped}" "$(( $(date +%s) - T0 ))" "${NCCL:-skipped}" <<'PY'
 import json, re, sys
-out, build, tests, cli, seconds = sys.argv[1:6]
+out, build, tests, cli, seconds, nccl = sys.argv[1:7]
 def read(name):
     try:
         return open(f"{out}/{name}").read()
@@ -95,10 +120,10 @@ for job in ("toy", "sample", "unet"):
 fr = [b["fraction_of_cublas"] for b in bench if b["job"] == "gemm" and b["impl"] == "rflow"]
 if fr:
     summary["gemm_min_fraction_of_cublas"] = min(fr)
-report = {"gpu": read("gpu.txt").strip(), "build": build, "tests": tests, "cli": cli, "seconds": int(seconds),
+report = {"gpu": read("gpu.txt").strip(), "build": build, "tests": tests, "cli": cli, "nccl": nccl, "seconds": int(seconds),
           "test_lines": [l for l in read("tests.log").splitlines() if re.search(r"\b(OK|FAIL|Ok:|Fail:|TIMEOUT)\b", l)],
           "summary": summary, "bench": bench}
 json.dump(report, open(f"{out}/gpu_check.json", "w"), indent=1)
-print(json.dumps({k: report[k] for k in ("gpu", "build", "tests", "cli", "seconds", "summary")}, indent=1))
+print(json.dumps({k: report[k] for k in ("gpu", "build", "tests", "cli", "nccl", "seconds", "summary")}, indent=1))
 PY
 [ "$BUILD" = ok ] && [ "$TESTS" = ok ]
