@@ -163,6 +163,36 @@ TEST_CASE("grad() only follows paths to the requested inputs and reports unused 
     CHECK(sum(abs(gu[0])).item() == 0.f);
 }
 
+TEST_CASE("backward() frees what each node saved once it has run; grad() and create_graph keep it") {
+    // a node whose backward holds a probe: the probe dies exactly when the node's saved state does
+    auto probed = [](const Tensor& x, std::weak_ptr<int>& watch) {
+        auto probe = std::make_shared<int>(0);
+        watch = probe;
+        Tensor out = mul(x.detach(), 2.f);
+        return record(out, "probed", {x}, [probe](const Tensor& g, const std::vector<bool>&) {
+            return std::vector<Tensor>{mul(g, 2.f)};
+        });
+    };
+    Tensor x = rand_tensor({3}, 1).requires_grad_();
+    std::weak_ptr<int> watch;
+    Tensor y = sum(exp(probed(x, watch)));
+    grad({y}, {x});
+    CHECK_FALSE(watch.expired());  // grad() may be called again
+    y.backward(Tensor(), true);
+    CHECK_FALSE(watch.expired());  // so may backward with create_graph
+    const std::vector<float> first = x.grad().to_vector();
+    y.backward();
+    CHECK(watch.expired());  // freed while y, and so the graph, is still alive
+    for (size_t i = 0; i < first.size(); ++i) CHECK(x.grad().to_vector()[i] == doctest::Approx(2 * first[i]));  // accumulated twice
+    bool refused = false;
+    try {
+        y.backward();
+    } catch (const Error& e) {
+        refused = std::string(e.what()).find("a second time") != std::string::npos;
+    }
+    CHECK(refused);
+}
+
 TEST_CASE("leaf-ready reports: each leaf once, when its gradient is complete, only in backward()") {
     // h1 = x w, h2 = h1 v, y = sum(h2 w): w is used by the first and the last node, so its gradient
     // is complete only after the first node's backward (the last to run); v's comes before it

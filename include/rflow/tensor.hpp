@@ -82,6 +82,8 @@ public:
     bool is_leaf() const;
     Tensor detach() const;      ///< same storage, no history
     /// Backpropagates from this tensor (a scalar unless `grad_output` is given) into the leaves.
+    /// Each node's saved tensors are freed once it has run (unless create_graph), as PyTorch does
+    /// without retain_graph: a second backward through the same graph is an Error; grad() keeps them.
     void backward(const Tensor& grad_output = Tensor(), bool create_graph = false) const;
     const std::shared_ptr<Node>& grad_fn() const;
 

@@ -116,6 +116,7 @@ void run_backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>&
         else if (!wanted) accumulate(leaf_grads[o.impl()], seeds[i]);
     }
 
+    const bool release_saved = !wanted && !create_graph;
     auto run_node = [&](Node* n) {
         auto found = node_grads.find(n);
         if (found == node_grads.end() || !useful[n]) return;
@@ -123,7 +124,14 @@ void run_backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>&
         node_grads.erase(found);
         std::vector<bool> needs(n->inputs.size());
         for (size_t i = 0; i < n->inputs.size(); ++i) needs[i] = input_wanted(n->inputs[i]);
+        RFLOW_CHECK(n->backward, "backward through '" << n->name << "' a second time: Tensor::backward() frees what "
+                                                            "a graph saved as it goes (differentiate with grad(), or "
+                                                            "backward with create_graph, to use a graph again)");
         std::vector<Tensor> grads = n->backward(g, needs);
+        // Tensor::backward (not grad(), not create_graph) is a graph's last use: what this node
+        // saved (activations) goes now, not when the graph is dropped, so the backward's peak
+        // memory is not every activation plus every gradient.
+        if (release_saved) n->backward = nullptr;
         RFLOW_CHECK(grads.size() == n->inputs.size(),
                     "backward of '" << n->name << "' returned " << grads.size() << " gradients for "
                                     << n->inputs.size() << " inputs");
