@@ -94,6 +94,15 @@ struct Backend {
     /// where defined, dweight and dbias ([C]); any output may be undefined (not wanted).
     void (*group_norm_backward)(const Tensor& x, const Tensor& weight, const Tensor& mean, const Tensor& rstd,
                                 const Tensor& grad, Tensor& dx, Tensor& dweight, Tensor& dbias, int64_t groups);
+    /// silu(group_norm(...)) in one pass, the norm's output never stored. Optional (null where a
+    /// backend has no fused kernel: the op then composes group_norm and silu).
+    void (*group_norm_silu)(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out, Tensor& mean,
+                            Tensor& rstd, int64_t groups, float eps);
+    /// First-order backward of group_norm_silu, like group_norm_backward with the norm's output
+    /// recomputed from x, the statistics, weight and bias. Null exactly when group_norm_silu is.
+    void (*group_norm_silu_backward)(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& mean,
+                                     const Tensor& rstd, const Tensor& grad, Tensor& dx, Tensor& dweight,
+                                     Tensor& dbias, int64_t groups);
     /// out[n, c, i, j] = x[n, c, i / sh, j / sw] (nearest up-sampling by integer factors).
     void (*upsample_nearest2d)(const Tensor& x, Tensor& out, int64_t sh, int64_t sw);
     /// out[n, c, i, j] = sum_{a < kh, b < kw} x[n, c, i kh + a, j kw + b] (x is out's size times k).

@@ -130,6 +130,10 @@ std::vector<OpCase> image_op_cases() {
     k.push_back({"group_norm", [](const V& v) { return group_norm(v[0], 2, v[1], v[2]); },
                  {r({2, 4, 2, 3}, 28, -2.f, 2.f), r({4}, 29, 0.5f, 1.5f), r({4}, 30)}, true});
     k.push_back({"group_norm plain", [](const V& v) { return group_norm(v[0], 3); }, {r({2, 6, 2, 3}, 31, -2.f, 2.f)}, false});
+    k.push_back({"group_norm_silu", [](const V& v) { return group_norm_silu(v[0], 2, v[1], v[2]); },
+                 {r({2, 4, 2, 3}, 62, -2.f, 2.f), r({4}, 63, 0.5f, 1.5f), r({4}, 64)}, true});
+    k.push_back({"group_norm_silu plain", [](const V& v) { return group_norm_silu(v[0], 3); },
+                 {r({2, 6, 2, 3}, 65, -2.f, 2.f)}, true});
     k.push_back({"dropout", [](const V& v) { Generator g(5); return dropout(v[0], 0.4f, g); }, {r({3, 4, 5}, 32)}, false});
     // a small WGAN-GP critic: conv -> silu -> group norm -> pool -> up -> strided conv -> score
     k.push_back({"critic", [](const V& v) {

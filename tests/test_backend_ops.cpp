@@ -284,6 +284,8 @@ TEST_CASE("convolutions over every geometry, and group norm") {
                      b = rand_tensor({8}, ++seed);
         check_close(group_norm(x.to(Device::cuda), groups, w.to(Device::cuda), b.to(Device::cuda)),
                     group_norm(x, groups, w, b), 1e-4, 1e-5, "group_norm groups " + std::to_string(groups));
+        check_close(group_norm_silu(x.to(Device::cuda), groups, w.to(Device::cuda), b.to(Device::cuda)),
+                    group_norm_silu(x, groups, w, b), 1e-4, 1e-5, "group_norm_silu groups " + std::to_string(groups));
     }
     const Tensor img = rand_tensor({2, 3, 6, 10}, ++seed);
     check_close(avg_pool2d(img.to(Device::cuda), 2), avg_pool2d(img, 2), 1e-6, 1e-6, "avg_pool2d");

@@ -209,6 +209,28 @@ TEST_CASE("group_norm: the fused first-order backward equals the differentiable 
 }
 
 
+TEST_CASE("group_norm_silu: silu(group_norm) in values and gradients, fused or differentiable") {
+    for (bool affine : {true, false}) {
+        CAPTURE(affine);
+        Tensor x = rand_tensor({3, 6, 4, 5}, 22, -2.f, 3.f), w = rand_tensor({6}, 23), b = rand_tensor({6}, 24);
+        V vars{x, w, b};
+        for (Tensor& t : vars) t.requires_grad_(true);
+        const Tensor weight = affine ? w : Tensor(), seed = rand_tensor(x.shape(), 25);
+        auto fused = [&] { return sum(mul(group_norm_silu(x, 3, weight, b), seed)); };
+        auto composed = [&] { return sum(mul(silu(group_norm(x, 3, weight, b)), seed)); };
+        CHECK(max_abs_diff(group_norm_silu(x, 3, weight, b), silu(group_norm(x, 3, weight, b))) < 1e-6);
+        const V want = grad({composed()}, vars, {}, false, true);
+        for (bool differentiable : {false, true}) {
+            CAPTURE(differentiable);
+            const V got = grad({fused()}, vars, {}, differentiable, true);
+            for (size_t i = 0; i < vars.size(); ++i) {
+                if (!affine && i == 1) continue;  // w unused
+                CHECK(max_abs_diff(got[i], want[i]) < 1e-5);
+            }
+        }
+    }
+}
+
 TEST_CASE("every image op matches central differences (first order)") {
     for (const OpCase& c : image_op_cases()) {
         CAPTURE(c.name);

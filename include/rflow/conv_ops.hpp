@@ -73,6 +73,13 @@ RFLOW_API Tensor avg_pool2d(const Tensor& x, Int2 kernel, Int2 stride = 0);
 RFLOW_API Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight = Tensor(),
                             const Tensor& bias = Tensor(), float eps = 1e-5f);
 
+/// silu(group_norm(x, groups, weight, bias, eps)) as one op: the same values and gradients (to
+/// float rounding), but the norm's output is never stored (the backward recomputes it from x and
+/// the per-group statistics) and each way is one pass over the data fewer. Backends without a
+/// fused kernel (CUDA, for now) compose the two ops.
+RFLOW_API Tensor group_norm_silu(const Tensor& x, int64_t groups, const Tensor& weight = Tensor(),
+                                 const Tensor& bias = Tensor(), float eps = 1e-5f);
+
 /// Dropout: in training, y = x * m / (1 - p) with m[i] = [u_i > p], u uniform in [0, 1) drawn
 /// from `gen` (which advances), so the mask is reproducible from the generator's state. In
 /// evaluation (training = false) or with p = 0, y = x. p must lie in [0, 1]; p = 1 gives zeros.

@@ -223,19 +223,26 @@ Tensor avg_pool2d(const Tensor& x, Int2 kernel, Int2 stride) {
     return conv2d(x.reshape({n * c, 1, x.size(2), x.size(3)}), w, Tensor(), stride).reshape({n, c, ho, wo});
 }
 
-Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, float eps) {
-    RFLOW_CHECK(x.dim() >= 2, "group_norm: input must be [N, C, *], got " << shape_str(x.shape()));
+namespace {
+
+// group_norm, followed by SiLU in the same kernel when `then_silu` (y = GN(x), out = silu(y); y is
+// not kept: the backward recomputes it from x and the statistics).
+Tensor group_norm_op(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, float eps,
+                     bool then_silu) {
+    const char* name = then_silu ? "group_norm_silu" : "group_norm";
+    RFLOW_CHECK(x.dim() >= 2, name << ": input must be [N, C, *], got " << shape_str(x.shape()));
     const int64_t n = x.size(0), c = x.size(1);
     RFLOW_CHECK(groups >= 1 && c % groups == 0,
-                "group_norm: " << c << " channels are not divisible by groups = " << groups);
-    check_bias("group_norm", weight, c, "weight");
-    check_bias("group_norm", bias, c);
+                name << ": " << c << " channels are not divisible by groups = " << groups);
+    check_bias(name, weight, c, "weight");
+    check_bias(name, bias, c);
     const Tensor xc = x.contiguous();
     Tensor out = make_tensor(x.shape(), x.device()), mu = make_tensor({n, groups}, x.device()),
            rs = make_tensor({n, groups}, x.device());
     const Tensor w = weight.defined() ? weight.detach() : Tensor();
-    image_backend(x.device(), "group_norm")
-        .group_norm(xc, w, bias.defined() ? bias.detach() : Tensor(), out, mu, rs, groups, eps);
+    const Tensor b = bias.defined() ? bias.detach() : Tensor();
+    const backend::Backend& be = image_backend(x.device(), name);
+    (then_silu ? be.group_norm_silu : be.group_norm)(xc, w, b, out, mu, rs, groups, eps);
     std::vector<Tensor> inputs{xc};
     if (weight.defined()) inputs.push_back(weight);
     if (bias.defined()) inputs.push_back(bias);
@@ -244,20 +251,31 @@ Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const T
     std::vector<int64_t> axes{0};  // every axis but the channels
     for (int64_t d = 2; d < x.dim(); ++d) axes.push_back(d);
     const bool has_w = weight.defined(), has_b = bias.defined();
-    return record(out, "group_norm", inputs, [=](const Tensor& g, const Needs& need) {
+    return record(out, name, inputs, [=](const Tensor& g_out, const Needs& need) {
         const bool need_w = has_w && need[1], need_b = has_b && need[has_w ? 2 : 1];
         Tensor dx, dw, db;
         if (!grad_enabled()) {  // first order only: one fused pass (backend)
             if (need[0]) dx = make_tensor(xc.shape(), xc.device());
             if (need_w) dw = make_tensor({c}, xc.device());
             if (need_b) db = make_tensor({c}, xc.device());
-            backend::get(xc.device()).group_norm_backward(xc, w, mu, rs, g, dx, dw, db, groups);
+            const backend::Backend& bk = backend::get(xc.device());
+            if (then_silu) bk.group_norm_silu_backward(xc, w, b, mu, rs, g_out, dx, dw, db, groups);
+            else bk.group_norm_backward(xc, w, mu, rs, g_out, dx, dw, db, groups);
         } else {  // differentiable: xhat = (x - mu) r recomputed per (n, group) block with ops, then
-            // dx = r (gw - mean(gw) - xhat mean(gw xhat)) with gw = g w,  dw = sum(g xhat),  db = sum(g)
+            // dx = r (gw - mean(gw) - xhat mean(gw xhat)) with gw = g w,  dw = sum(g xhat),  db = sum(g),
+            // g the gradient at the norm's output: g_out silu'(y), y = xhat w + b, after a SiLU
             const Tensor xr = xc.reshape({n, groups, -1});
             const Tensor xm = sub(xr, mean(xr, {-1}, true));
             const Tensor r = rsqrt(add(mean(square(xm), {-1}, true), eps));
             const Tensor h = mul(xm, r);
+            Tensor g = g_out;
+            if (then_silu) {  // silu'(y) = s (1 + y (1 - s)),  s = sigmoid(y)
+                Tensor y = h.reshape(xc.shape());
+                if (has_w) y = mul(y, weight.reshape(cshape));
+                if (has_b) y = add(y, bias.reshape(cshape));
+                const Tensor s = sigmoid(y);
+                g = mul(g_out, mul(s, add(mul(y, rsub(s, 1.f)), 1.f)));
+            }
             if (need[0]) {
                 const Tensor gw = (has_w ? mul(g, weight.reshape(cshape)) : g).reshape({n, groups, -1});
                 const Tensor inner = sub(sub(gw, mean(gw, {-1}, true)), mul(h, mean(mul(gw, h), {-1}, true)));
@@ -271,6 +289,17 @@ Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const T
         if (has_b) gr.push_back(db);
         return gr;
     });
+}
+
+}  // namespace
+
+Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, float eps) {
+    return group_norm_op(x, groups, weight, bias, eps, false);
+}
+
+Tensor group_norm_silu(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, float eps) {
+    if (!backend::get(x.device()).group_norm_silu) return silu(group_norm(x, groups, weight, bias, eps));
+    return group_norm_op(x, groups, weight, bias, eps, true);
 }
 
 Tensor dropout(const Tensor& x, float p, Generator& gen, bool training) {

@@ -14,6 +14,13 @@ namespace rflow::cpu {
 
 #include "../backend_entries.inc"
 
+// Entries only this backend fills (the CUDA table leaves them null): src/cpu/group_norm.cpp
+void group_norm_silu(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out, Tensor& mean,
+                     Tensor& rstd, int64_t groups, float eps);
+void group_norm_silu_backward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& mean,
+                              const Tensor& rstd, const Tensor& grad, Tensor& dx, Tensor& dweight, Tensor& dbias,
+                              int64_t groups);
+
 namespace {
 
 // A small caching allocator: freed blocks are kept per exact size and reused, so a training
@@ -84,6 +91,7 @@ const Backend& cpu() {
         cpu::uniform, cpu::normal,  cpu::unary,  cpu::binary,    cpu::where,     cpu::reduce,
         cpu::gemm,    cpu::softmax, cpu::layer_norm, cpu::index_select, cpu::index_add,
         cpu::conv2d,  cpu::conv2d_input, cpu::conv2d_weight, cpu::group_norm, cpu::group_norm_backward,
+        cpu::group_norm_silu, cpu::group_norm_silu_backward,
         cpu::upsample_nearest2d, cpu::sum_pool2d, cpu::attention, cpu::attention_backward,
     };
     return table;
@@ -118,7 +126,8 @@ const Backend& emulated_cuda() {
         Emulated<cpu::gemm>::call,    Emulated<cpu::softmax>::call, Emulated<cpu::layer_norm>::call,
         Emulated<cpu::index_select>::call, Emulated<cpu::index_add>::call, Emulated<cpu::conv2d>::call,
         Emulated<cpu::conv2d_input>::call, Emulated<cpu::conv2d_weight>::call, Emulated<cpu::group_norm>::call,
-        Emulated<cpu::group_norm_backward>::call, Emulated<cpu::upsample_nearest2d>::call,
+        Emulated<cpu::group_norm_backward>::call, Emulated<cpu::group_norm_silu>::call,
+        Emulated<cpu::group_norm_silu_backward>::call, Emulated<cpu::upsample_nearest2d>::call,
         Emulated<cpu::sum_pool2d>::call, Emulated<cpu::attention>::call, Emulated<cpu::attention_backward>::call,
     };
     return table;

@@ -1,4 +1,6 @@
-// CPU group normalisation of x [N, C, *], forward and fused first-order backward.
+// CPU group normalisation of x [N, C, *], forward and fused first-order backward, alone or
+// followed by SiLU in the same pass (group_norm_silu: the pre-activation is never stored; its
+// backward recomputes it per block from x and the statistics and applies silu' on the way in).
 //
 // The Cg = C / G channels of group g of sample n form one contiguous block of L = Cg S values
 // (S = spatial size); with mu, r = (var + eps)^-1/2 of the block and xhat = (x - mu) r:
@@ -39,10 +41,21 @@ const float* data_or_null(const Tensor& t) { return t.defined() ? t.data() : nul
 
 int64_t block_grain(const Layout& l) { return std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(l.L, 1)); }
 
-}  // namespace
 
-void group_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, Tensor& out, Tensor& mean, Tensor& rstd,
-                int64_t groups, float eps) {
+// silu(y) = y / (1 + e^-y) and silu'(y) = s (1 + y (1 - s)) with s = 1 / (1 + e^-y), on arrays
+template <class A>
+auto silu_of(const A& y) {
+    return y / (1.f + (-y).exp());
+}
+template <class A>
+auto silu_slope(const A& y, ArrF& s) {
+    s = 1.f / (1.f + (-y).exp());
+    return s * (1.f + y * (1.f - s));
+}
+
+template <bool Silu>
+void group_norm_impl(const Tensor& x_in, const Tensor& weight, const Tensor& bias, Tensor& out, Tensor& mean,
+                     Tensor& rstd, int64_t groups, float eps) {
     const Tensor x = x_in.contiguous();
     const Tensor w = weight.defined() ? weight.contiguous() : Tensor();
     const Tensor b = bias.defined() ? bias.contiguous() : Tensor();
@@ -61,29 +74,46 @@ void group_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, Te
                 const float scale = r * (pw ? pw[c0 + c] : 1.f);
                 const float shift = (pb ? pb[c0 + c] : 0.f) - mu * scale;
                 const int64_t at = blk * l.L + c * l.S;
-                MMap(po + at, l.S) = CMap(px + at, l.S) * scale + shift;
+                if constexpr (Silu) MMap(po + at, l.S) = silu_of(CMap(px + at, l.S) * scale + shift);
+                else MMap(po + at, l.S) = CMap(px + at, l.S) * scale + shift;
             }
         }
     });
 }
 
-void group_norm_backward(const Tensor& x_in, const Tensor& weight, const Tensor& mean, const Tensor& rstd,
-                         const Tensor& grad, Tensor& dx, Tensor& dweight, Tensor& dbias, int64_t groups) {
+template <bool Silu>
+void group_norm_backward_impl(const Tensor& x_in, const Tensor& weight, const Tensor& bias, const Tensor& mean,
+                              const Tensor& rstd, const Tensor& grad, Tensor& dx, Tensor& dweight, Tensor& dbias,
+                              int64_t groups) {
     const Tensor x = x_in.contiguous(), g = grad.contiguous();
     const Tensor w = weight.defined() ? weight.contiguous() : Tensor();
+    const Tensor b = Silu && bias.defined() ? bias.contiguous() : Tensor();
     const Layout l = layout_of(x, groups);
-    const float *px = x.data(), *pg = g.data(), *pw = data_or_null(w), *pm = mean.data(), *pr = rstd.data();
+    const float *px = x.data(), *pw = data_or_null(w), *pb = data_or_null(b), *pm = mean.data(), *pr = rstd.data();
     float* pdx = dx.defined() ? dx.data() : nullptr;
     // per (n, c): sum_s g and sum_s g xhat
     std::vector<float> sg(l.N * l.C), sgh(l.N * l.C);
     parallel_for(l.N * l.G, block_grain(l), [&](int64_t b0, int64_t b1) {
+        // With Silu, the gradient reaching the norm's output y, g silu'(y), y = x scale + shift
+        // recomputed from the saved statistics; one block's worth at a time.
+        ArrF gy(Silu ? l.L : 0), sig(Silu ? l.S : 0);
         for (int64_t blk = b0; blk < b1; ++blk) {
             const float mu = pm[blk], r = pr[blk];
             const int64_t c0 = (blk % l.G) * l.Cg, nc0 = blk * l.Cg;  // n C + c0
+            const float* pg = g.data() + blk * l.L;  // this block's gradient at the norm's output
+            if constexpr (Silu) {
+                for (int64_t c = 0; c < l.Cg; ++c) {
+                    const float scale = r * (pw ? pw[c0 + c] : 1.f);
+                    const float shift = (pb ? pb[c0 + c] : 0.f) - mu * scale;
+                    const int64_t at = blk * l.L + c * l.S;
+                    gy.segment(c * l.S, l.S) = CMap(g.data() + at, l.S) * silu_slope(CMap(px + at, l.S) * scale + shift, sig);
+                }
+                pg = gy.data();
+            }
             float s1 = 0.f, s2 = 0.f;
             for (int64_t c = 0; c < l.Cg; ++c) {
                 const int64_t at = blk * l.L + c * l.S;
-                CMap gc(pg + at, l.S), xc(px + at, l.S);
+                CMap gc(pg + c * l.S, l.S), xc(px + at, l.S);
                 sg[nc0 + c] = gc.sum();
                 sgh[nc0 + c] = r * (gc * (xc - mu)).sum();
                 const float wc = pw ? pw[c0 + c] : 1.f;
@@ -96,7 +126,7 @@ void group_norm_backward(const Tensor& x_in, const Tensor& weight, const Tensor&
             for (int64_t c = 0; c < l.Cg; ++c) {
                 const int64_t at = blk * l.L + c * l.S;
                 const float ag = r * (pw ? pw[c0 + c] : 1.f);
-                MMap(pdx + at, l.S) = CMap(pg + at, l.S) * ag + CMap(px + at, l.S) * bx + cst;
+                MMap(pdx + at, l.S) = CMap(pg + c * l.S, l.S) * ag + CMap(px + at, l.S) * bx + cst;
             }
         }
     });
@@ -109,6 +139,26 @@ void group_norm_backward(const Tensor& x_in, const Tensor& weight, const Tensor&
             po[c] = acc;
         }
     }
+}
+
+}  // namespace
+
+void group_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out, Tensor& mean, Tensor& rstd,
+                int64_t groups, float eps) {
+    group_norm_impl<false>(x, weight, bias, out, mean, rstd, groups, eps);
+}
+void group_norm_backward(const Tensor& x, const Tensor& weight, const Tensor& mean, const Tensor& rstd,
+                         const Tensor& grad, Tensor& dx, Tensor& dweight, Tensor& dbias, int64_t groups) {
+    group_norm_backward_impl<false>(x, weight, Tensor(), mean, rstd, grad, dx, dweight, dbias, groups);
+}
+void group_norm_silu(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out, Tensor& mean,
+                     Tensor& rstd, int64_t groups, float eps) {
+    group_norm_impl<true>(x, weight, bias, out, mean, rstd, groups, eps);
+}
+void group_norm_silu_backward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& mean,
+                              const Tensor& rstd, const Tensor& grad, Tensor& dx, Tensor& dweight, Tensor& dbias,
+                              int64_t groups) {
+    group_norm_backward_impl<true>(x, weight, bias, mean, rstd, grad, dx, dweight, dbias, groups);
 }
 
 }  // namespace rflow::cpu

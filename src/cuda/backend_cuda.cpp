@@ -146,6 +146,7 @@ const Backend& cuda() {
         cuda::uniform, cuda::normal,  cuda::unary,  cuda::binary,  cuda::where,     cuda::reduce,
         cuda::gemm,    cuda::softmax, cuda::layer_norm, cuda::index_select, cuda::index_add,
         cuda::conv2d,  cuda::conv2d_input, cuda::conv2d_weight, cuda::group_norm, cuda::group_norm_backward,
+        nullptr, nullptr,  // no fused group_norm_silu kernel yet: the op composes group_norm and silu
         cuda::upsample_nearest2d, cuda::sum_pool2d, cuda::attention, cuda::attention_backward,
     };
     return table;

@@ -17,10 +17,19 @@ GroupNorm::GroupNorm(int64_t groups, int64_t channels, float eps, bool affine)
     }
 }
 
-Tensor GroupNorm::forward(const Tensor& x) {
+void GroupNorm::check_input(const Tensor& x) const {
     RFLOW_CHECK(x.dim() >= 2 && x.size(1) == channels_,
                 "GroupNorm(" << groups_ << ", " << channels_ << ") got input " << shape_str(x.shape()));
+}
+
+Tensor GroupNorm::forward(const Tensor& x) {
+    check_input(x);
     return group_norm(x, groups_, weight_, bias_, eps_);
+}
+
+Tensor GroupNorm::forward_silu(const Tensor& x) {
+    check_input(x);
+    return group_norm_silu(x, groups_, weight_, bias_, eps_);
 }
 
 RMSNorm::RMSNorm(int64_t dim, float eps) : dim_(dim), eps_(eps) {

@@ -27,7 +27,8 @@ std::shared_ptr<Conv2d> conv(int64_t in, int64_t out, int64_t k, int64_t stride,
     return std::make_shared<Conv2d>(in, out, k, gen, stride, pad);
 }
 
-/// GN -> SiLU -> conv3x3 -> + Linear(emb) -> GN -> SiLU -> dropout -> conv3x3, plus a 1x1 skip.
+/// GN -> SiLU -> conv3x3 -> + Linear(emb) -> GN -> SiLU -> dropout -> conv3x3, plus a 1x1 skip
+/// (each GN -> SiLU one fused op).
 class ResBlock : public Module {
 public:
     ResBlock(int64_t in, int64_t out, int64_t emb, int64_t groups, float dropout, Generator& gen) {
@@ -40,10 +41,10 @@ public:
         if (in != out) skip_ = register_module("skip", conv(in, out, 1, 1, 0, gen));
     }
     Tensor forward(const Tensor& x, const Tensor& emb) {
-        Tensor h = conv1_->forward(silu(norm1_->forward(x)));
+        Tensor h = conv1_->forward(norm1_->forward_silu(x));
         Tensor e = emb_->forward(silu(emb));  // [N, out]
         h = add(h, e.reshape({e.size(0), e.size(1), 1, 1}));
-        h = conv2_->forward(drop_->forward(silu(norm2_->forward(h))));
+        h = conv2_->forward(drop_->forward(norm2_->forward_silu(h)));
         return add(skip_ ? skip_->forward(x) : x, h);
     }
 
@@ -198,7 +199,7 @@ Tensor UNet::forward(const Tensor& x, const Tensor& t, const std::vector<int64_t
             if (s.attn) h = s.attn->forward(h);
         }
     }
-    return m.conv_out->forward(silu(m.norm_out->forward(h)));
+    return m.conv_out->forward(m.norm_out->forward_silu(h));
 }
 
 }  // namespace rflow::nn

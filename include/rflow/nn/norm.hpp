@@ -13,12 +13,15 @@ public:
     /// Errors unless channels is a positive multiple of groups.
     GroupNorm(int64_t groups, int64_t channels, float eps = 1e-5f, bool affine = true);
     Tensor forward(const Tensor& x) override;
+    /// silu(forward(x)) as one fused op (group_norm_silu): the norm's output is not kept.
+    Tensor forward_silu(const Tensor& x);
     Tensor& weight() { return weight_; }  ///< undefined without affine
     Tensor& bias() { return bias_; }
     int64_t groups() const { return groups_; }
     int64_t channels() const { return channels_; }
 
 private:
+    void check_input(const Tensor& x) const;
     int64_t groups_, channels_;
     float eps_;
     Tensor weight_, bias_;
