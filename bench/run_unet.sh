@@ -7,7 +7,8 @@
 # threads; torch also with 2 OpenBLAS threads but 1 intra-op thread. Ratios use each side's
 # best row: speed rflow/torch (target >= 1.0 now, 1.5 goal) and memory rflow/torch of the row
 # it was fastest in (target <= 1.0 now, 0.5 goal).
-# Usage: bench/run_unet.sh path/to/unet_rflow   (env: REPEATS=3, TRAIN_STEPS=5, SAMPLE_STEPS=20)
+# Usage: bench/run_unet.sh path/to/unet_rflow   (env: REPEATS=3, TRAIN_STEPS=5, SAMPLE_STEPS=20,
+#   TORCH2_PYTHON=path/to/venv/bin/python: a second peer, e.g. PyTorch 2.x from PyPI in a venv)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,14 +27,16 @@ snapshot "$work" "$rflow"
 rflow_cmd=(env LD_LIBRARY_PATH="$work/lib" "$work/$(basename "$rflow")")
 
 results="$work/results.jsonl"
+peers=(/usr/bin/python3)
+if [[ -n "${TORCH2_PYTHON:-}" ]]; then peers+=("$TORCH2_PYTHON"); fi
 for mode in train sample; do
     if [[ $mode == train ]]; then args=(--mode train --batch 128 --steps "$train_steps" --repeats "$repeats")
     else args=(--mode sample --batch 256 --steps "$sample_steps" --repeats "$repeats"); fi
-    for n in 1 2; do
-        /usr/bin/python3 "$here/unet_torch.py" "${args[@]}" --threads "$n" | tee -a "$results"
-        "${rflow_cmd[@]}" "${args[@]}" --threads "$n" | tail -n 1 | tee -a "$results"
+    for py in "${peers[@]}"; do
+        for n in 1 2; do "$py" "$here/unet_torch.py" "${args[@]}" --threads "$n" | tee -a "$results"; done
+        "$py" "$here/unet_torch.py" "${args[@]}" --threads 2 --intra-op 1 | tee -a "$results"
     done
-    /usr/bin/python3 "$here/unet_torch.py" "${args[@]}" --threads 2 --intra-op 1 | tee -a "$results"
+    for n in 1 2; do "${rflow_cmd[@]}" "${args[@]}" --threads "$n" | tail -n 1 | tee -a "$results"; done
 done
 
 python3 - "$results" <<'PY'
@@ -41,15 +44,18 @@ import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 for mode, key, unit in (("train", "steps_per_s", "steps/s (batch 128)"), ("sample", "images_per_s", "images/s (Euler 20, batch 256)")):
     print(f"\n{mode}: {unit}, peak RSS MiB")
-    best = {}
+    best = {}  # side (rflow, torch <version>) -> its fastest row
     for r in rows:
         if r["mode"] != mode:
             continue
-        print("  %-16s %d thr  %10.3f  %8.1f MiB" % (r["impl"], r["threads"], r[key], r["peak_rss_mib"]))
-        side = "rflow" if r["impl"] == "rflow" else "torch"
+        side = "rflow" if r["impl"] == "rflow" else "torch " + r.get("version", "?")
+        name = side + r["impl"][len("torch"):] if side != "rflow" else side
+        print("  %-24s %d thr  %10.3f  %8.1f MiB" % (name, r["threads"], r[key], r["peak_rss_mib"]))
         if side not in best or r[key] > best[side][key]:
             best[side] = r
-    if len(best) == 2:
-        print("  rflow/torch speed  %.2f" % (best["rflow"][key] / best["torch"][key]))
-        print("  rflow/torch memory %.2f" % (best["rflow"]["peak_rss_mib"] / best["torch"]["peak_rss_mib"]))
+    for side in sorted(s for s in best if s != "rflow"):
+        if "rflow" not in best:
+            break
+        print("  rflow/%s: speed %.2f, memory %.2f" % (side, best["rflow"][key] / best[side][key],
+                                                     best["rflow"]["peak_rss_mib"] / best[side]["peak_rss_mib"]))
 PY

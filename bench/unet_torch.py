@@ -185,7 +185,7 @@ def main():
         value = run()
         best = min(best, time.perf_counter() - start)
     impl = "torch" if intra_op == args.threads else f"torch(intra={intra_op})"
-    row = {"impl": impl, "mode": args.mode, "threads": args.threads, "batch": n, "params": params,
+    row = {"impl": impl, "version": torch.__version__.split("+")[0], "mode": args.mode, "threads": args.threads, "batch": n, "params": params,
            "seconds": round(best, 4), "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
     if args.mode == "train":
         row.update(steps_per_s=round(args.steps / best, 3), final_loss=round(value, 4))
