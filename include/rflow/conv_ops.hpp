@@ -83,6 +83,7 @@ RFLOW_API Tensor group_norm_silu(const Tensor& x, int64_t groups, const Tensor& 
 /// Dropout: in training, y = x * m / (1 - p) with m[i] = [u_i > p], u uniform in [0, 1) drawn
 /// from `gen` (which advances), so the mask is reproducible from the generator's state. In
 /// evaluation (training = false) or with p = 0, y = x. p must lie in [0, 1]; p = 1 gives zeros.
+/// The mask is not kept for the backward: it draws the same Philox words again.
 RFLOW_API Tensor dropout(const Tensor& x, float p, Generator& gen, bool training = true);
 
 }  // namespace rflow

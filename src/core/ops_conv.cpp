@@ -306,12 +306,26 @@ Tensor dropout(const Tensor& x, float p, Generator& gen, bool training) {
     RFLOW_CHECK(p >= 0.f && p <= 1.f, "dropout: p must lie in [0, 1], got " << p);
     if (!training || p == 0.f) return x;
     if (p == 1.f) return mul(x, 0.f);
-    Tensor mask;
+    // mask m / (1 - p) with m = [u > p], u the Philox words at (seed, stream, start): a constant,
+    // so y = x * mask differentiates in x only. The backward draws the same words again rather
+    // than keeping the mask (one activation-sized tensor less per dropout while the graph lives).
+    const uint64_t seed = gen.seed(), stream = gen.stream(), start = gen.reserve(static_cast<uint64_t>(x.numel()));
+    const Shape shape = x.shape();
+    const Device device = x.device();
+    auto make_mask = [=] {
+        NoGradGuard ng;
+        Tensor u = make_tensor(shape, device);
+        backend::get(device).uniform(u, seed, stream, start, 0.f, 1.f);
+        return mul(gt(u, p), 1.f / (1.f - p));
+    };
+    Tensor out;
     {
-        NoGradGuard ng;  // m / (1 - p) with m = [u > p]: a constant, so y = x * mask differentiates in x only
-        mask = mul(gt(Tensor::uniform(x.shape(), gen, 0.f, 1.f, x.device()), p), 1.f / (1.f - p));
+        NoGradGuard ng;
+        out = mul(x, make_mask());
     }
-    return mul(x, mask);
+    return record(out, "dropout", {x}, [make_mask](const Tensor& g, const std::vector<bool>&) {
+        return std::vector<Tensor>{mul(g, make_mask())};
+    });
 }
 
 }  // namespace rflow
