@@ -221,16 +221,24 @@ void copy(const Tensor& src, Tensor& dst) {
                     });
 }
 
+// Random fills: element i is Philox word offset + i (counter-based), so the threads' ranges give
+// the same values as one pass.
 void uniform(Tensor& out, uint64_t seed, uint64_t stream, uint64_t offset, float lo, float hi) {
     RFLOW_CHECK(out.is_contiguous(), "random fill needs a contiguous tensor");
-    philox_uniform(out.data(), out.numel(), seed, stream, offset);
-    if (lo != 0.f || hi != 1.f) MapA(out.data(), out.numel()) = lo + (hi - lo) * MapA(out.data(), out.numel());
+    float* p = out.data();
+    parallel_for(out.numel(), kElementwiseGrain, [&](int64_t i0, int64_t i1) {
+        philox_uniform(p + i0, i1 - i0, seed, stream, offset + static_cast<uint64_t>(i0));
+        if (lo != 0.f || hi != 1.f) MapA(p + i0, i1 - i0) = lo + (hi - lo) * MapA(p + i0, i1 - i0);
+    });
 }
 
 void normal(Tensor& out, uint64_t seed, uint64_t stream, uint64_t offset, float mean, float std) {
     RFLOW_CHECK(out.is_contiguous(), "random fill needs a contiguous tensor");
-    philox_normal(out.data(), out.numel(), seed, stream, offset);
-    if (mean != 0.f || std != 1.f) MapA(out.data(), out.numel()) = mean + std * MapA(out.data(), out.numel());
+    float* p = out.data();
+    parallel_for(out.numel(), kElementwiseGrain, [&](int64_t i0, int64_t i1) {
+        philox_normal(p + i0, i1 - i0, seed, stream, offset + static_cast<uint64_t>(i0));
+        if (mean != 0.f || std != 1.f) MapA(p + i0, i1 - i0) = mean + std * MapA(p + i0, i1 - i0);
+    });
 }
 
 }  // namespace rflow::cpu
