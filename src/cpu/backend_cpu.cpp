@@ -1,7 +1,11 @@
 // The CPU backend table: aligned host memory plus the entries in src/cpu/*.cpp.
+#include <sys/mman.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
+#include <map>
 #include <mutex>
 #include <new>
 #include <unordered_map>
@@ -25,15 +29,36 @@ namespace {
 
 // A small caching allocator: freed blocks are kept per exact size and reused, so a training
 // loop that allocates the same activations every step stops paying for fresh pages (page
-// faults and zeroing by the kernel). At most kCacheLimit bytes are kept.
+// faults and zeroing by the kernel). At most kCacheLimit bytes are kept, and kept blocks never
+// raise the footprint (live + cached) above the most memory ever live at once: a request the cache
+// cannot serve first gives back cached blocks, largest first, until it fits under that mark. (Kept
+// blocks of other sizes had nearly doubled U-Net sampling's footprint: 301 MiB live at most,
+// 577 MiB live + cached. The price is fresh pages for what was given back: U-Net sampling at
+// batch 256 runs 13-18 % slower, training 4 %, for 35 % and 15 % less resident memory.)
 constexpr size_t kCacheLimit = size_t{1} << 30;
 
 struct BlockCache {
     std::mutex mutex;
-    std::unordered_map<size_t, std::vector<void*>> free_blocks;
+    std::map<size_t, std::vector<void*>> free_blocks;  // by size, never an empty list
     std::unordered_map<void*, size_t> sizes;
-    size_t cached = 0;
+    size_t cached = 0, live = 0, peak_live = 0;  // bytes
 };
+
+// Blocks from 1 MiB up come straight from mmap and go straight back with munmap: through malloc,
+// a freed block often stays in the process (glibc raises its mmap threshold after each large free
+// and keeps what it frees on its heap), so the resident size would not follow the footprint.
+constexpr size_t kMapBytes = size_t{1} << 20;
+
+void* fresh_block(size_t bytes) {
+    if (bytes < kMapBytes) return std::aligned_alloc(64, bytes);
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? nullptr : p;  // page-aligned
+}
+
+void free_block(void* p, size_t bytes) {
+    if (bytes < kMapBytes) std::free(p);
+    else munmap(p, bytes);
+}
 
 BlockCache& cache() {
     static BlockCache* c = new BlockCache();  // never destroyed: tensors may outlive static teardown
@@ -50,14 +75,29 @@ float* alloc(int64_t numel) {
         if (it != c.free_blocks.end() && !it->second.empty()) {
             void* p = it->second.back();
             it->second.pop_back();
+            if (it->second.empty()) c.free_blocks.erase(it);
             c.cached -= bytes;
+            c.live += bytes;
             return static_cast<float*>(p);
         }
+        const size_t mark = std::max(c.peak_live, c.live + bytes);
+        while (c.live + c.cached + bytes > mark && !c.free_blocks.empty()) {  // make room first
+            const auto largest = std::prev(c.free_blocks.end());
+            void* q = largest->second.back();
+            const size_t largest_size = largest->first;
+            c.cached -= largest_size;
+            largest->second.pop_back();
+            if (largest->second.empty()) c.free_blocks.erase(largest);
+            c.sizes.erase(q);
+            free_block(q, largest_size);
+        }
     }
-    void* p = std::aligned_alloc(64, bytes);
+    void* p = fresh_block(bytes);
     RFLOW_CHECK(p, "out of host memory allocating " << bytes << " bytes");
     std::lock_guard<std::mutex> lock(c.mutex);
     c.sizes[p] = bytes;
+    c.live += bytes;
+    c.peak_live = std::max(c.peak_live, c.live);
     return static_cast<float*>(p);
 }
 
@@ -66,12 +106,13 @@ void release(float* ptr) {
     BlockCache& c = cache();
     std::lock_guard<std::mutex> lock(c.mutex);
     const size_t bytes = c.sizes.at(ptr);
+    c.live -= bytes;
     if (c.cached + bytes <= kCacheLimit) {
         c.free_blocks[bytes].push_back(ptr);
         c.cached += bytes;
     } else {
         c.sizes.erase(ptr);
-        std::free(ptr);
+        free_block(ptr, bytes);
     }
 }
 
