@@ -116,7 +116,7 @@ TEST_CASE("conv2d reads strided inputs and unbatched [C, H, W] images") {
     Tensor one = conv2d(x.slice(0, 1, 2).squeeze(0), w, Tensor(), 1, 1);
     CHECK(one.shape() == Shape{4, 5, 6});
     // One image is a GEMM of a different width than the batch of two, and OpenBLAS's
-    // Haswell/Zen sgemm kernels may round such shapes differently in the last bit; only
+    // sgemm kernels may round such shapes differently in the last bit (AMD EPYC); only
     // thread-count invariance (a fixed shape cut the same way) is promised bit for bit.
     CHECK(max_abs_diff(one, conv2d(x, w, Tensor(), 1, 1).slice(0, 1, 2).squeeze(0)) < 1e-6);
 }

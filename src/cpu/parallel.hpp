@@ -34,9 +34,10 @@ constexpr int64_t kFixedBlocks = 16;
 
 /// Runs f(begin, end) over [0, n) cut into blocks whose bounds depend on n and `grain` only (at
 /// least `grain` items, a multiple of 16, at most kFixedBlocks blocks), the threads sharing out
-/// whole blocks. For work whose rounding depends on the cut: OpenBLAS's Haswell/Zen sgemm rounds a
-/// row of C differently in a 16-row call than in a 32-row one, so cuts that followed the thread
-/// count would make results depend on it (AVX-512 kernels happen not to).
+/// whole blocks. For work whose rounding depends on the cut: OpenBLAS's sgemm may round a row of C
+/// differently in a 16-row call than in a 32-row one (seen on an AMD EPYC where OpenBLAS 0.3.21
+/// picks its Cooperlake kernels; not on the Intel machines before it), so cuts that followed the
+/// thread count would make results depend on it.
 template <class F>
 void parallel_fixed_blocks(int64_t n, int64_t grain, F&& f) {
     if (n <= 0) return;
