@@ -67,4 +67,7 @@ private:
 
 inline std::vector<Tensor> grads(Tensor a) { return {std::move(a)}; }
 
+/// g * silu'(a) as one op, differentiable in g and a (the backward of silu; ops_elementwise.cpp).
+Tensor silu_backward(const Tensor& g, const Tensor& a);
+
 }  // namespace rflow::detail

@@ -269,12 +269,11 @@ Tensor group_norm_op(const Tensor& x, int64_t groups, const Tensor& weight, cons
             const Tensor r = rsqrt(add(mean(square(xm), {-1}, true), eps));
             const Tensor h = mul(xm, r);
             Tensor g = g_out;
-            if (then_silu) {  // silu'(y) = s (1 + y (1 - s)),  s = sigmoid(y)
+            if (then_silu) {  // g_out silu'(y), y = xhat w + b recomputed
                 Tensor y = h.reshape(xc.shape());
                 if (has_w) y = mul(y, weight.reshape(cshape));
                 if (has_b) y = add(y, bias.reshape(cshape));
-                const Tensor s = sigmoid(y);
-                g = mul(g_out, mul(s, add(mul(y, rsub(s, 1.f)), 1.f)));
+                g = detail::silu_backward(g_out, y);
             }
             if (need[0]) {
                 const Tensor gw = (has_w ? mul(g, weight.reshape(cshape)) : g).reshape({n, groups, -1});

@@ -194,7 +194,7 @@ static Tensor silu_grad(const Tensor& a) {
 }
 
 // g * silu'(x) in one pass (the backward of silu); differentiable in both g and x
-static Tensor silu_backward(const Tensor& g, const Tensor& a) {
+Tensor detail::silu_backward(const Tensor& g, const Tensor& a) {
     Tensor out = raw_binary(Binary::silu_backward, g, a, "silu_backward");
     return record(out, "silu_backward", {g, a}, [g, a](const Tensor& gg, const Needs& n) {
         return Grads{n[0] ? mul(gg, silu_grad(a)) : Tensor(), n[1] ? mul(mul(gg, g), silu_second(a)) : Tensor()};
@@ -203,7 +203,7 @@ static Tensor silu_backward(const Tensor& g, const Tensor& a) {
 
 Tensor silu(const Tensor& a) {
     return record(raw_unary(Unary::silu, a), "silu", {a},
-                  [a](const Tensor& g, const Needs&) { return Grads{silu_backward(g, a)}; });
+                  [a](const Tensor& g, const Needs&) { return Grads{detail::silu_backward(g, a)}; });
 }
 
 // gelu'(x) = Phi(x) + x phi(x) fused; gelu''(x) = phi(x) (2 - x^2), phi(x) = e^{-x^2/2} / sqrt(2 pi)
